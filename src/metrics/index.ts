@@ -1,0 +1,220 @@
+// Owns every Prometheus instrument tagwarden exposes and their bounded label values.
+// Must not read Redis or the cloud itself: queue gauges are filled by a collect callback given in.
+import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client';
+import { API_NAMES } from '../model.js';
+
+export const BATCH_OUTCOMES = ['succeeded', 'failed', 'dry_run', 'not_found'] as const;
+export type BatchOutcome = (typeof BATCH_OUTCOMES)[number];
+export const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
+export const RETRY_REASONS = ['transient', 'throttled', 'stalled', 'not_found'] as const;
+export type RetryReason = (typeof RETRY_REASONS)[number];
+export const POLICY_ERROR_REASONS = ['load', 'validation', 'halted', 'scan'] as const;
+export type PolicyErrorReason = (typeof POLICY_ERROR_REASONS)[number];
+
+/**
+ * The error codes a label may carry. Anything else is reported as `other`, so a misbehaving endpoint
+ * cannot grow the series count.
+ */
+export const KNOWN_ERROR_CODES = [
+  'OK',
+  'Throttling',
+  'Throttling.User',
+  'Throttling.Api',
+  'ServiceUnavailable',
+  'InternalError',
+  'BadGateway',
+  'BadResponse',
+  'NetworkError',
+  'Timeout',
+  'InvalidInstanceIds.NotFound',
+  'ResourceNotFound.InstanceId',
+  'IdempotentParameterMismatch',
+  'NumberExceed.Tags',
+  'NumberExceed.ResourceIds',
+  'Forbidden.TagKeys',
+  'InvalidInstanceType.NotFound',
+  'MissingParameter',
+  'InvalidParameter',
+  'InvalidAccessKeyId.NotFound',
+  'InvalidAccessKeyId.Inactive',
+  'SignatureDoesNotMatch',
+  'SignatureNonceUsed',
+  'InvalidTimeStamp.Expired',
+  'Forbidden.RAM',
+  'Forbidden.NoPermission',
+  'other',
+] as const;
+
+/** Maps any error code to a bounded label value. */
+export function codeLabel(code: string): string {
+  return (KNOWN_ERROR_CODES as readonly string[]).includes(code) ? code : 'other';
+}
+
+export interface MetricsScope {
+  /** Policy names known now; new ones are added with `addPolicy`. */
+  readonly policies: readonly string[];
+  readonly regions: readonly string[];
+  /** Queue names whose jobs are counted by state. */
+  readonly queues: readonly string[];
+}
+
+export type QueueCountsReader = () => Promise<ReadonlyArray<{ queue: string; counts: Partial<Record<string, number>> }>>;
+
+/** Creates every instrument on the given registry (never the global one) and zeroes the known label sets. */
+export function createMetrics(registry: Registry, scope: MetricsScope, readQueueCounts?: QueueCountsReader) {
+  const registers = [registry];
+  const tagsRemoved = new Counter({
+    name: 'tagwarden_tags_removed_total',
+    help: 'Tags removed by UnTagResources, per resource and key (all=true counts the tags carried).',
+    labelNames: ['policy', 'region'] as const,
+    registers,
+  });
+  const untagFailures = new Counter({
+    name: 'tagwarden_untag_failures_total',
+    help: 'Failed UnTagResources attempts by error code, whether retried or not.',
+    labelNames: ['policy', 'region', 'code'] as const,
+    registers,
+  });
+  const batches = new Counter({
+    name: 'tagwarden_batches_total',
+    help: 'Untag batches that ended, by outcome.',
+    labelNames: ['policy', 'region', 'outcome'] as const,
+    registers,
+  });
+  const apiRequests = new Counter({
+    name: 'tagwarden_api_requests_total',
+    help: 'VpcPeer API requests by action, region and result code (OK on success).',
+    labelNames: ['api', 'region', 'code'] as const,
+    registers,
+  });
+  const apiDuration = new Histogram({
+    name: 'tagwarden_api_request_duration_seconds',
+    help: 'VpcPeer API request latency.',
+    labelNames: ['api'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers,
+  });
+  const throttled = new Counter({
+    name: 'tagwarden_throttled_total',
+    help: 'Calls refused by the API for throttling.',
+    labelNames: ['api', 'region'] as const,
+    registers,
+  });
+  const retries = new Counter({
+    name: 'tagwarden_retries_total',
+    help: 'Retries scheduled, by API and reason.',
+    labelNames: ['api', 'reason'] as const,
+    registers,
+  });
+  const queueJobs = new Gauge({
+    name: 'tagwarden_queue_jobs',
+    help: 'Jobs per queue and state, read from Redis at scrape time.',
+    labelNames: ['queue', 'state'] as const,
+    registers,
+    async collect() {
+      if (!readQueueCounts) return;
+      const all = await readQueueCounts();
+      for (const { queue, counts } of all) {
+        for (const state of QUEUE_STATES) this.set({ queue, state }, counts[state] ?? 0);
+      }
+    },
+  });
+  const violations = new Gauge({
+    name: 'tagwarden_policy_violations',
+    help: 'Tags out of compliance at the last scan, per policy and region.',
+    labelNames: ['policy', 'region'] as const,
+    registers,
+  });
+  const lastSuccess = new Gauge({
+    name: 'tagwarden_policy_last_success_timestamp_seconds',
+    help: 'Unix time of the last scan of the policy that ended without error.',
+    labelNames: ['policy'] as const,
+    registers,
+  });
+  const scanDuration = new Histogram({
+    name: 'tagwarden_scan_duration_seconds',
+    help: 'Duration of one scan of a policy in one region.',
+    labelNames: ['policy'] as const,
+    buckets: [0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600],
+    registers,
+  });
+  const policyErrors = new Counter({
+    name: 'tagwarden_policy_errors_total',
+    help: 'Policy load and validation errors, failed scans and halted runs.',
+    labelNames: ['policy', 'reason'] as const,
+    registers,
+  });
+  const policyHalted = new Gauge({
+    name: 'tagwarden_policy_halted',
+    help: '1 while the policy is halted by its blast-radius cap.',
+    labelNames: ['policy'] as const,
+    registers,
+  });
+  const authFailing = new Gauge({
+    name: 'tagwarden_auth_failing',
+    help: '1 while the last cloud call failed for authentication or permission.',
+    registers,
+  });
+  const policiesLoaded = new Gauge({
+    name: 'tagwarden_policies_loaded',
+    help: 'Policies loaded and running.',
+    registers,
+  });
+  const ready = new Gauge({
+    name: 'tagwarden_ready',
+    help: '1 when the replica is ready for work (Redis, workers, policies, credentials).',
+    registers,
+  });
+
+  const knownPolicies = new Set<string>();
+  /** Zeroes every label set of a policy so rates start at 0 rather than appearing mid-flight. */
+  function addPolicy(policy: string): void {
+    if (knownPolicies.has(policy)) return;
+    knownPolicies.add(policy);
+    for (const region of scope.regions) {
+      tagsRemoved.inc({ policy, region }, 0);
+      for (const outcome of BATCH_OUTCOMES) batches.inc({ policy, region, outcome }, 0);
+    }
+    for (const reason of POLICY_ERROR_REASONS) policyErrors.inc({ policy, reason }, 0);
+    policyHalted.set({ policy }, 0);
+  }
+  for (const policy of scope.policies) addPolicy(policy);
+  for (const api of API_NAMES) {
+    for (const region of scope.regions) {
+      apiRequests.inc({ api, region, code: 'OK' }, 0);
+      throttled.inc({ api, region }, 0);
+    }
+    for (const reason of RETRY_REASONS) retries.inc({ api, reason }, 0);
+  }
+  for (const queue of scope.queues) for (const state of QUEUE_STATES) queueJobs.set({ queue, state }, 0);
+  authFailing.set(0);
+  ready.set(0);
+
+  return {
+    registry,
+    tagsRemoved,
+    untagFailures,
+    batches,
+    apiRequests,
+    apiDuration,
+    throttled,
+    retries,
+    queueJobs,
+    violations,
+    lastSuccess,
+    scanDuration,
+    policyErrors,
+    policyHalted,
+    authFailing,
+    policiesLoaded,
+    ready,
+    addPolicy,
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+/** Adds the standard process and Node.js metrics to the registry. */
+export function collectProcessMetrics(registry: Registry): void {
+  collectDefaultMetrics({ register: registry });
+}

@@ -1,0 +1,71 @@
+// Owns the domain types shared by every layer: resources, removals, batches, API names.
+// Must not import anything: this file is the bottom of the dependency graph.
+
+/** The VpcPeer actions tagwarden calls; each has its own quota per (account, region). */
+export const API_NAMES = [
+  'UnTagResources',
+  'TagResources',
+  'ListTagResources',
+  'ListVpcPeerConnections',
+  'GetVpcPeerConnectionAttribute',
+] as const;
+export type ApiName = (typeof API_NAMES)[number];
+
+/** Documented quotas, calls per 60 s per (account, region, API) (reference §2). */
+export const DOCUMENTED_QUOTAS: Readonly<Record<ApiName, number>> = Object.freeze({
+  UnTagResources: 1000,
+  TagResources: 1000,
+  ListTagResources: 3000,
+  ListVpcPeerConnections: 360,
+  GetVpcPeerConnectionAttribute: 360,
+});
+
+/** The documented regions of VpcPeer 2022-01-01 (all served by vpcpeer.aliyuncs.com). */
+export const KNOWN_REGIONS = [
+  'cn-qingdao', 'cn-beijing', 'cn-zhangjiakou', 'cn-huhehaote', 'cn-wulanchabu', 'cn-hangzhou',
+  'cn-shanghai', 'cn-nanjing', 'cn-fuzhou', 'cn-shenzhen', 'cn-heyuan', 'cn-guangzhou', 'cn-chengdu',
+  'cn-wuhan-lr', 'cn-hongkong', 'ap-northeast-1', 'ap-northeast-2', 'ap-southeast-1',
+  'ap-southeast-3', 'ap-southeast-5', 'ap-southeast-6', 'ap-southeast-7', 'us-east-1', 'us-west-1',
+  'eu-west-1', 'eu-central-1', 'me-east-1', 'me-central-1',
+] as const;
+
+/** Limits of one UnTagResources call (reference §1.2). */
+export const MAX_IDS_PER_CALL = 20;
+export const MAX_KEYS_PER_CALL = 20;
+
+/** A VPC peering connection as tagwarden sees it: identity, tags and the selectable attributes. */
+export interface Resource {
+  readonly id: string;
+  readonly region: string;
+  readonly tags: Readonly<Record<string, string>>;
+  readonly attributes: ResourceAttributes;
+}
+
+export interface ResourceAttributes {
+  readonly name?: string;
+  readonly status?: string;
+  readonly vpcId?: string;
+  readonly acceptingVpcId?: string;
+  readonly acceptingRegionId?: string;
+  readonly resourceGroupId?: string;
+  readonly description?: string;
+}
+
+/** What one policy wants removed from one resource: some keys, or every tag. */
+export type Removal =
+  | { readonly resourceId: string; readonly all: false; readonly keys: readonly string[] }
+  | { readonly resourceId: string; readonly all: true; readonly keys: readonly string[] };
+// With all=true, `keys` lists the tags the resource carried when it was read (for counting).
+
+/** One UnTagResources call's worth of work. `id` is both the BullMQ jobId and the ClientToken. */
+export interface Batch {
+  readonly id: string;
+  readonly policy: string;
+  readonly region: string;
+  readonly resourceIds: readonly string[];
+  /** Sorted keys to remove; empty when `all` is true. */
+  readonly tagKeys: readonly string[];
+  readonly all: boolean;
+  /** Per resource, the keys of this batch it carried when planned (what success removes). */
+  readonly carried: Readonly<Record<string, readonly string[]>>;
+}
