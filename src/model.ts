@@ -62,10 +62,15 @@ export interface Batch {
   readonly id: string;
   readonly policy: string;
   readonly region: string;
+  /** The scan run (or API request) that produced the batch; part of the identity. */
+  readonly runId: string;
   readonly resourceIds: readonly string[];
   /** Sorted keys to remove; empty when `all` is true. */
   readonly tagKeys: readonly string[];
   readonly all: boolean;
-  /** Per resource, the keys of this batch it carried when planned (what success removes). */
-  readonly carried: Readonly<Record<string, readonly string[]>>;
+  /**
+   * For all=true batches planned from a scan: the keys each resource carried, i.e. what success removes.
+   * Key batches from a scan need none: every resource carried every key of its batch by construction.
+   */
+  readonly carried?: Readonly<Record<string, readonly string[]>>;
 }

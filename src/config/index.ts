@@ -1,0 +1,181 @@
+// Owns AppConfig: environment + flags -> one validated, frozen object. The only reader of process.env.
+// Must not open connections or start anything: modules receive their slice of the config.
+import { z } from 'zod';
+import { API_NAMES, DOCUMENTED_QUOTAS, KNOWN_REGIONS, type ApiName } from '../model.js';
+import { TagwardenError } from '../errors.js';
+
+const bool = z
+  .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no', ''])])
+  .transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const regionList = z
+  .string()
+  .transform((s) => s.split(',').map((r) => r.trim()).filter(Boolean))
+  .pipe(z.array(z.enum(KNOWN_REGIONS)).min(1));
+
+/** Every setting, its environment variable and its default. The README's configuration table mirrors this. */
+export const CONFIG_SCHEMA = z.object({
+  /** REDIS_URL: the Redis shared by every replica. */
+  redisUrl: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').default('redis://127.0.0.1:6379'),
+  /** TAGWARDEN_QUEUE_PREFIX: Redis key prefix, so tests and deployments can share one Redis. Use `{name}` on Redis Cluster. */
+  queuePrefix: z.string().regex(/^[A-Za-z0-9_{}.-]+$/, 'letters, digits, _ . - { } only').default('tagwarden'),
+  /** TAGWARDEN_ENDPOINT: the VpcPeer endpoint, with scheme. */
+  endpoint: z.url({ protocol: /^https?$/ }).default('https://vpcpeer.aliyuncs.com'),
+  /** TAGWARDEN_SIGNATURE_VERSION: v3 (ACS3-HMAC-SHA256) or v2 (HMAC-SHA1). */
+  signatureVersion: z.enum(['v3', 'v2']).default('v3'),
+  /** TAGWARDEN_CONNECT_TIMEOUT_MS / TAGWARDEN_READ_TIMEOUT_MS */
+  connectTimeoutMs: int(100, 120_000).default(5_000),
+  readTimeoutMs: int(100, 300_000).default(10_000),
+  /** TAGWARDEN_ACCOUNT_ID: the quota scope; replicas with the same value share one rate limit. */
+  accountId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).default('default'),
+  /** TAGWARDEN_REGIONS: regions this replica works for (untag queues); defaults to every documented region. */
+  regions: regionList.default([...KNOWN_REGIONS]),
+  /** TAGWARDEN_QUOTA_FRACTION: share of the documented quota to use (0-1]. */
+  quotaFraction: z.coerce.number().gt(0).max(1).default(0.8),
+  /** TAGWARDEN_QUOTA_WINDOW_MS: the quota window (60000 in the real API; shorter for tests and benchmarks). */
+  quotaWindowMs: int(100, 3_600_000).default(60_000),
+  /** TAGWARDEN_QUOTA_<API> e.g. TAGWARDEN_QUOTA_UNTAGRESOURCES: calls per window, defaults documented. */
+  quotas: z.record(z.enum(API_NAMES), z.coerce.number().int().min(1)).default({ ...DOCUMENTED_QUOTAS }),
+  /** TAGWARDEN_RETRY_ATTEMPTS: attempts per batch before it fails for good. */
+  retryAttempts: int(1, 100).default(8),
+  /** TAGWARDEN_RETRY_BASE_MS / TAGWARDEN_RETRY_MAX_MS: exponential backoff with full jitter. */
+  retryBaseMs: int(1, 600_000).default(1_000),
+  retryMaxMs: int(1, 3_600_000).default(60_000),
+  /** TAGWARDEN_CONCURRENCY: API calls in flight per process (p-limit) and jobs per region worker. */
+  concurrency: int(1, 256).default(8),
+  /** TAGWARDEN_SCAN_CONCURRENCY: scans running at once per process. */
+  scanConcurrency: int(1, 64).default(2),
+  /** TAGWARDEN_DRAIN_TIMEOUT_MS: after SIGTERM, how long in-flight calls may finish. Keep under the pod grace period. */
+  drainTimeoutMs: int(0, 600_000).default(20_000),
+  /** TAGWARDEN_STALLED_INTERVAL_MS: how often a dead worker's jobs are noticed and moved back to wait. */
+  stalledIntervalMs: int(1_000, 600_000).default(30_000),
+  /** TAGWARDEN_LOCK_DURATION_MS: job lock, renewed while a worker lives. */
+  lockDurationMs: int(1_000, 600_000).default(30_000),
+  /** TAGWARDEN_FAILED_RETENTION_DAYS: how long failed batches stay listed and retryable. */
+  failedRetentionDays: z.coerce.number().min(0).max(3650).default(14),
+  /** TAGWARDEN_COMPLETED_RETENTION_HOURS: how long ended batches are kept (also the dedup window of jobIds). */
+  completedRetentionHours: z.coerce.number().min(0).max(8760).default(24),
+  /** TAGWARDEN_HTTP_HOST / TAGWARDEN_HTTP_PORT */
+  httpHost: z.string().min(1).default('0.0.0.0'),
+  httpPort: int(0, 65_535).default(8080),
+  /** TAGWARDEN_API_TOKEN: bearer token for /v1 and /admin/queues. Without it those stay off. */
+  apiToken: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** TAGWARDEN_API_OPEN: serve the work-accepting API without a token (for local demos only). */
+  apiOpen: bool.default(false),
+  /** TAGWARDEN_MAX_BODY_BYTES: largest accepted API request body. */
+  maxBodyBytes: int(1_024, 64 * 1024 * 1024).default(1024 * 1024),
+  /** TAGWARDEN_POLICIES_DIR: directory (or file) of policies. */
+  policiesDir: z.string().min(1).default('policies'),
+  /** TAGWARDEN_POLICY_POLL_MS: fallback poll for policy changes (fs events are also watched). */
+  policyPollMs: int(100, 3_600_000).default(5_000),
+  /** TAGWARDEN_DRY_RUN: force every policy and job into dry-run. */
+  dryRun: bool.default(false),
+  /** TAGWARDEN_LOG_LEVEL */
+  logLevel: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
+});
+
+export type AppConfigInput = z.input<typeof CONFIG_SCHEMA>;
+export type AppConfig = Readonly<z.output<typeof CONFIG_SCHEMA>> & {
+  /** Secret values read from the environment, registered with the logger for redaction; never logged. */
+  readonly secrets: readonly string[];
+};
+
+const ENV_NAMES: Record<Exclude<keyof AppConfigInput, 'quotas'>, string> = {
+  redisUrl: 'REDIS_URL',
+  queuePrefix: 'TAGWARDEN_QUEUE_PREFIX',
+  endpoint: 'TAGWARDEN_ENDPOINT',
+  signatureVersion: 'TAGWARDEN_SIGNATURE_VERSION',
+  connectTimeoutMs: 'TAGWARDEN_CONNECT_TIMEOUT_MS',
+  readTimeoutMs: 'TAGWARDEN_READ_TIMEOUT_MS',
+  accountId: 'TAGWARDEN_ACCOUNT_ID',
+  regions: 'TAGWARDEN_REGIONS',
+  quotaFraction: 'TAGWARDEN_QUOTA_FRACTION',
+  quotaWindowMs: 'TAGWARDEN_QUOTA_WINDOW_MS',
+  retryAttempts: 'TAGWARDEN_RETRY_ATTEMPTS',
+  retryBaseMs: 'TAGWARDEN_RETRY_BASE_MS',
+  retryMaxMs: 'TAGWARDEN_RETRY_MAX_MS',
+  concurrency: 'TAGWARDEN_CONCURRENCY',
+  scanConcurrency: 'TAGWARDEN_SCAN_CONCURRENCY',
+  drainTimeoutMs: 'TAGWARDEN_DRAIN_TIMEOUT_MS',
+  stalledIntervalMs: 'TAGWARDEN_STALLED_INTERVAL_MS',
+  lockDurationMs: 'TAGWARDEN_LOCK_DURATION_MS',
+  failedRetentionDays: 'TAGWARDEN_FAILED_RETENTION_DAYS',
+  completedRetentionHours: 'TAGWARDEN_COMPLETED_RETENTION_HOURS',
+  httpHost: 'TAGWARDEN_HTTP_HOST',
+  httpPort: 'TAGWARDEN_HTTP_PORT',
+  apiToken: 'TAGWARDEN_API_TOKEN',
+  apiOpen: 'TAGWARDEN_API_OPEN',
+  maxBodyBytes: 'TAGWARDEN_MAX_BODY_BYTES',
+  policiesDir: 'TAGWARDEN_POLICIES_DIR',
+  policyPollMs: 'TAGWARDEN_POLICY_POLL_MS',
+  dryRun: 'TAGWARDEN_DRY_RUN',
+  logLevel: 'TAGWARDEN_LOG_LEVEL',
+};
+
+/** Environment variable names, for documentation and the deploy checks. */
+export const CONFIG_ENV_NAMES: readonly string[] = [
+  ...Object.values(ENV_NAMES),
+  ...API_NAMES.map((api) => `TAGWARDEN_QUOTA_${api.toUpperCase()}`),
+];
+
+const SECRET_ENV = ['ALIBABA_CLOUD_ACCESS_KEY_SECRET', 'ALIBABA_CLOUD_SECURITY_TOKEN', 'TAGWARDEN_API_TOKEN'];
+
+/**
+ * Builds the config: flags (overrides) win over the environment, which wins over defaults.
+ * Throws one CONFIG_INVALID error listing every problem.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<AppConfigInput> = {}): AppConfig {
+  const raw: Record<string, unknown> = {};
+  for (const [key, name] of Object.entries(ENV_NAMES)) {
+    const value = env[name];
+    if (value !== undefined && value !== '') raw[key] = value;
+  }
+  const quotas: Partial<Record<ApiName, string>> = {};
+  for (const api of API_NAMES) {
+    const value = env[`TAGWARDEN_QUOTA_${api.toUpperCase()}`];
+    if (value) quotas[api] = value;
+  }
+  raw.quotas = { ...DOCUMENTED_QUOTAS, ...quotas, ...(overrides.quotas ?? {}) };
+  for (const [key, value] of Object.entries(overrides)) {
+    if (value !== undefined && key !== 'quotas') raw[key] = value;
+  }
+  const parsed = CONFIG_SCHEMA.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const key = String(issue.path[0] ?? '');
+      const name = key in ENV_NAMES ? ENV_NAMES[key as keyof typeof ENV_NAMES] : key;
+      return `${name}${issue.path.length > 1 ? '.' + issue.path.slice(1).join('.') : ''}: ${issue.message}`;
+    });
+    throw new TagwardenError('CONFIG_INVALID', `invalid configuration:\n  ${problems.join('\n  ')}`, {
+      details: { problems },
+    });
+  }
+  const secrets = SECRET_ENV.map((name) => env[name]).filter((v): v is string => typeof v === 'string' && v.length >= 4);
+  const redisPassword = passwordOf(parsed.data.redisUrl);
+  if (redisPassword) secrets.push(redisPassword);
+  if (parsed.data.apiToken) secrets.push(parsed.data.apiToken);
+  return deepFreeze({ ...parsed.data, secrets: [...new Set(secrets)] });
+}
+
+function passwordOf(url: string): string | undefined {
+  try {
+    const password = decodeURIComponent(new URL(url).password);
+    return password.length > 0 ? password : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A view of the config that is safe to log: secrets and credentials in URLs removed. */
+export function describeConfig(config: AppConfig): Record<string, unknown> {
+  const { secrets: _secrets, apiToken, redisUrl, ...rest } = config;
+  return { ...rest, redisUrl: redisUrl.replace(/\/\/([^@/]*)@/, '//***@'), apiToken: apiToken ? 'set' : 'unset' };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}

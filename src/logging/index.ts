@@ -1,0 +1,101 @@
+// Owns the winston logger: JSON lines to stdout, child scopes, secret redaction and the audit trail.
+// Must not decide what to log: callers log constant messages with their variables as fields.
+import winston from 'winston';
+import { Writable } from 'node:stream';
+
+export type Logger = winston.Logger;
+
+const SECRET_FIELD = /secret|password|passwd|token|authorization|signature|credential|cookie/i;
+/** Fields whose names look secret but whose values are safe, known identifiers. */
+const SAFE_FIELDS = new Set(['clientToken', 'tokenSet', 'nextToken']);
+const URL_PASSWORD = /(\b[a-z][a-z0-9+.-]*:\/\/)([^:@/\s]*):([^@/\s]+)@/gi;
+const BEARER = /\b(Bearer|ACS3-HMAC-SHA256)\s+[^\s"',]+/g;
+const REDACTED = '[REDACTED]';
+
+/** Replaces every secret value, URL password and Authorization value in a string. */
+export function redactString(text: string, secrets: readonly string[]): string {
+  let out = text.replace(URL_PASSWORD, `$1$2:${REDACTED}@`).replace(BEARER, `$1 ${REDACTED}`);
+  for (const secret of secrets) if (secret && out.includes(secret)) out = out.split(secret).join(REDACTED);
+  return out;
+}
+
+/** Deep copy of a log record with secret-named fields and secret values removed. */
+export function redactValue(value: unknown, secrets: readonly string[], depth = 0): unknown {
+  if (typeof value === 'string') return redactString(value, secrets);
+  if (depth > 8 || value === null || typeof value !== 'object') return value;
+  if (value instanceof Error) {
+    return { name: value.name, message: redactString(value.message, secrets), code: (value as { code?: unknown }).code };
+  }
+  if (Array.isArray(value)) return value.map((v) => redactValue(v, secrets, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [key, inner] of Object.entries(value)) {
+    out[key] = SECRET_FIELD.test(key) && !SAFE_FIELDS.has(key) && inner !== undefined && inner !== null && inner !== ''
+      ? REDACTED
+      : redactValue(inner, secrets, depth + 1);
+  }
+  return out;
+}
+
+export interface LoggerOptions {
+  level: string;
+  /** Secret values to scrub wherever they appear. */
+  secrets: readonly string[];
+  /** Where JSON lines go; stdout by default. */
+  stream?: NodeJS.WritableStream;
+  /** Fields on every line, e.g. { replica }. */
+  base?: Record<string, unknown>;
+}
+
+/** Creates the process logger. Every record passes through redaction before it is written. */
+export function createLogger(options: LoggerOptions): Logger {
+  const secrets = options.secrets;
+  const redact = winston.format((info) => {
+    for (const key of Object.keys(info)) {
+      const value = info[key];
+      info[key] = SECRET_FIELD.test(key) && !SAFE_FIELDS.has(key) && value ? REDACTED : redactValue(value, secrets);
+    }
+    return info;
+  });
+  return winston.createLogger({
+    level: options.level,
+    defaultMeta: options.base ?? {},
+    format: winston.format.combine(winston.format.errors({ stack: false }), redact(), winston.format.timestamp(), winston.format.json()),
+    transports: [new winston.transports.Stream({ stream: options.stream ?? process.stdout })],
+  });
+}
+
+/** A logger that collects JSON lines in memory: for tests that grep what was logged. */
+export function createMemoryLogger(options: Omit<LoggerOptions, 'stream'>): { logger: Logger; lines: string[] } {
+  const lines: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+      done();
+    },
+  });
+  return { logger: createLogger({ ...options, stream }), lines };
+}
+
+/** Per-resource result of a batch, as written to the audit trail. */
+export type ResourceOutcome = 'removed' | 'not_found' | 'failed' | 'dry_run' | 'nothing_to_remove';
+
+export interface AuditEvent {
+  policy: string;
+  region: string;
+  batchId: string;
+  clientToken: string;
+  resourceIds: readonly string[];
+  tagKeys: readonly string[];
+  all: boolean;
+  dryRun: boolean;
+  attempt: number;
+  requestId?: string;
+  outcome: 'succeeded' | 'failed' | 'dry_run' | 'not_found';
+  reason?: string;
+  resources: Readonly<Record<string, { outcome: ResourceOutcome; keys: readonly string[] }>>;
+}
+
+/** Writes one audit record per batch outcome; audit lines carry `audit: true` for log routing. */
+export function audit(logger: Logger, event: AuditEvent): void {
+  logger.info('batch outcome', { audit: true, ...event });
+}
