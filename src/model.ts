@@ -74,3 +74,20 @@ export interface Batch {
    */
   readonly carried?: Readonly<Record<string, readonly string[]>>;
 }
+
+/** System tags (reference §7.1): never removed by tagwarden, whatever a policy or a request says. */
+export function isSystemTagKey(key: string): boolean {
+  return key.startsWith('acs:') || key.startsWith('aliyun');
+}
+
+/**
+ * The VpcPeer tag-key rules (reference §1.2.1, §7.1): 1-128 characters, no `aliyun`/`acs:` prefix, no
+ * `http://` or `https://`. Returns what is wrong, or undefined when the key is valid.
+ */
+export function tagKeyProblem(key: string): string | undefined {
+  if (key.length === 0) return 'must not be empty';
+  if (key.length > 128) return `is ${key.length} characters long; at most 128 are allowed`;
+  if (isSystemTagKey(key)) return 'starts with "acs:" or "aliyun", which are reserved for system tags';
+  if (/https?:\/\//.test(key)) return 'must not contain "http://" or "https://"';
+  return undefined;
+}

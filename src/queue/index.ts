@@ -1,0 +1,16 @@
+// Owns queue names, job payload schemas, the run ledger and the producer API for other systems.
+// Must not process jobs or call the cloud: that is worker/'s job.
+export { SCAN_QUEUE, BACKOFF_TYPE, untagQueueName, untagJobOptions, scanJobOptions, safeRunId, type RetentionOptions } from './names.js';
+export {
+  UntagJobSchema,
+  ScanJobSchema,
+  UntagRequestSchema,
+  describeIssues,
+  jobPayloadJsonSchema,
+  type UntagJob,
+  type ScanJob,
+  type UntagRequest,
+} from './payloads.js';
+export { createProducer, type Producer, type ProducerOptions, type EnqueueResult } from './producer.js';
+export { createLedger, type Ledger, type PolicyRunSummary, type BatchEnd, type ScanSummary } from './ledger.js';
+export { createRedis } from './redis.js';

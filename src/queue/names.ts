@@ -1,0 +1,48 @@
+// Queue names and the job options every producer uses, so jobs look the same whoever adds them.
+import type { JobsOptions } from 'bullmq';
+
+/** One scan queue for every policy and region; List* quotas are enforced per call by the rate limiter. */
+export const SCAN_QUEUE = 'scan';
+
+/**
+ * One untag queue per quota scope (account, region): a throttled region pauses only its own queue
+ * (queue.rateLimit), never another region's.
+ */
+export function untagQueueName(account: string, region: string): string {
+  return `untag-${account}-${region}`;
+}
+
+/** The name of the custom backoff strategy workers register (exponential, full jitter, capped). */
+export const BACKOFF_TYPE = 'jittered';
+
+export interface RetentionOptions {
+  attempts: number;
+  completedRetentionHours: number;
+  failedRetentionDays: number;
+}
+
+/** Options for untag jobs: attempts, our backoff, and retention (which is also the jobId dedup window). */
+export function untagJobOptions(retention: RetentionOptions): JobsOptions {
+  return {
+    attempts: retention.attempts,
+    backoff: { type: BACKOFF_TYPE },
+    removeOnComplete: { age: Math.round(retention.completedRetentionHours * 3600) },
+    removeOnFail: { age: Math.round(retention.failedRetentionDays * 86_400) },
+  };
+}
+
+/** Scans are re-run by the next schedule, so they retry little and keep a shorter history. */
+export function scanJobOptions(retention: RetentionOptions): JobsOptions {
+  return {
+    attempts: 3,
+    backoff: { type: BACKOFF_TYPE },
+    removeOnComplete: { age: Math.round(retention.completedRetentionHours * 3600), count: 1000 },
+    removeOnFail: { age: Math.round(retention.failedRetentionDays * 86_400) },
+  };
+}
+
+/** jobIds may not contain ':' and may not look like integers; this maps any ID to a safe one. */
+export function safeRunId(id: string): string {
+  const cleaned = id.replace(/[^A-Za-z0-9_-]/g, '-');
+  return /^\d+$/.test(cleaned) ? `r-${cleaned}` : cleaned;
+}

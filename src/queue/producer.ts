@@ -1,0 +1,114 @@
+// The producer API other systems use to hand tagwarden work: validated, split into valid batches, deduplicated.
+import { createHash, randomUUID } from 'node:crypto';
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { TagwardenError } from '../errors.js';
+import { batchId, splitIntoCalls } from '../planner/index.js';
+import { UntagRequestSchema, describeIssues, type UntagJob, type UntagRequest } from './payloads.js';
+import { createRedis } from './redis.js';
+import { untagJobOptions, untagQueueName, type RetentionOptions } from './names.js';
+
+export interface ProducerOptions {
+  /** A Redis URL, or a connection to share (the caller keeps ownership and closes it). */
+  connection: string | Redis;
+  /** TAGWARDEN_QUEUE_PREFIX of the deployment that should do the work (default `tagwarden`). */
+  prefix?: string;
+  /** TAGWARDEN_ACCOUNT_ID of that deployment (default `default`). */
+  account?: string;
+  retention?: Partial<RetentionOptions>;
+}
+
+export interface EnqueueResult {
+  /** The jobIds (also the ClientTokens) of the batches, in order. */
+  jobIds: string[];
+  /** False when the idempotencyKey had been used before with the same request: nothing new was queued. */
+  created: boolean;
+}
+
+export interface Producer {
+  /** Validates and queues an untag request of any size. Throws PAYLOAD_INVALID naming each bad field. */
+  untag(request: UntagRequest): Promise<EnqueueResult>;
+  close(): Promise<void>;
+}
+
+const DEFAULT_RETENTION: RetentionOptions = { attempts: 8, completedRetentionHours: 24, failedRetentionDays: 14 };
+const IDEMPOTENCY_TTL_SECONDS = 86_400;
+
+/**
+ * Creates a producer that adds untag jobs straight to tagwarden's queues.
+ *
+ * The same `idempotencyKey` with the same request enqueues once (within 24 h); with a different request it is
+ * refused with CONFLICT.
+ */
+export function createProducer(options: ProducerOptions): Producer {
+  const ownsConnection = typeof options.connection === 'string';
+  const redis = typeof options.connection === 'string' ? createRedis(options.connection, { connectionName: 'tagwarden-producer' }) : options.connection;
+  const prefix = options.prefix ?? 'tagwarden';
+  const account = options.account ?? 'default';
+  const jobOptions = untagJobOptions({ ...DEFAULT_RETENTION, ...options.retention });
+  const queues = new Map<string, Queue>();
+  const queueFor = (region: string): Queue => {
+    const name = untagQueueName(account, region);
+    let queue = queues.get(name);
+    if (!queue) {
+      queue = new Queue(name, { connection: redis, prefix });
+      queues.set(name, queue);
+    }
+    return queue;
+  };
+
+  return {
+    async untag(request) {
+      const parsed = UntagRequestSchema.safeParse(request);
+      if (!parsed.success) {
+        const problems = describeIssues(parsed.error);
+        throw new TagwardenError('PAYLOAD_INVALID', `invalid untag request: ${problems.join('; ')}`, { details: { problems } });
+      }
+      const req = parsed.data;
+      const all = req.all === true;
+      const fingerprint = createHash('sha256')
+        .update(JSON.stringify([req.region, [...new Set(req.resourceIds)].sort(), all ? '*all*' : [...new Set(req.tagKeys)].sort(), req.dryRun === true]))
+        .digest('hex');
+      let runId = `api-${randomUUID()}`;
+      let created = true;
+      if (req.idempotencyKey) {
+        runId = `api-${req.idempotencyKey}`;
+        const key = `${prefix}:idempotency:${req.idempotencyKey}`;
+        const set = await redis.set(key, fingerprint, 'EX', IDEMPOTENCY_TTL_SECONDS, 'NX');
+        if (set === null) {
+          const previous = await redis.get(key);
+          if (previous !== fingerprint) {
+            throw new TagwardenError('CONFLICT', 'idempotencyKey was already used for a different request; use a new key', {
+              details: { idempotencyKey: req.idempotencyKey },
+            });
+          }
+          created = false;
+        }
+      }
+      const ctx = { policy: 'api', region: req.region, runId };
+      const jobs = splitIntoCalls(req.resourceIds, req.tagKeys ?? [], all).map((call): UntagJob => ({
+        v: 1,
+        batchId: batchId(ctx, call.resourceIds, call.tagKeys, all),
+        policy: 'api',
+        region: req.region,
+        runId,
+        resourceIds: call.resourceIds,
+        tagKeys: call.tagKeys,
+        all,
+        source: 'api',
+        dryRun: req.dryRun === true,
+        reason: req.reason,
+      }));
+      // Adding is idempotent too: a jobId already stored is not added again.
+      await queueFor(req.region).addBulk(
+        jobs.map((data) => ({ name: 'untag', data, opts: { ...jobOptions, jobId: data.batchId } })),
+      );
+      return { jobIds: jobs.map((j) => j.batchId), created };
+    },
+
+    async close() {
+      await Promise.all([...queues.values()].map((q) => q.close()));
+      if (ownsConnection) await redis.quit().catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,13 @@
+// Redis connections for BullMQ: workers need maxRetriesPerRequest null so commands wait out a Redis outage.
+import { Redis } from 'ioredis';
+
+/** Opens a connection suitable for BullMQ queues and workers. The URL is never logged by this module. */
+export function createRedis(url: string, options: { connectionName?: string } = {}): Redis {
+  return new Redis(url, {
+    maxRetriesPerRequest: null,
+    enableReadyCheck: true,
+    connectionName: options.connectionName ?? 'tagwarden',
+    // Reconnect forever with a bounded delay: the daemon survives Redis restarts and reports not-ready meanwhile.
+    retryStrategy: (times) => Math.min(200 * times, 2_000),
+  });
+}
