@@ -1,0 +1,98 @@
+// `tagwarden validate PATH...`: checks policy files (YAML syntax, schema, meaning) and reports every finding.
+import { Command, Option } from 'commander';
+import { compilePolicies, discoveryPlan, formatFinding, policyJsonSchema } from '../../src/policy/index.js';
+import type { CompiledPolicy, PolicyFinding } from '../../src/policy/index.js';
+import { readPolicySources } from '../../src/policy-files/index.js';
+
+interface ValidateOptions {
+  json?: boolean;
+  printSchema?: boolean;
+  now?: string;
+}
+
+function describeSchedule(p: CompiledPolicy): string {
+  if ('cron' in p.schedule) return `cron "${p.schedule.cron}" UTC`;
+  const ms = p.schedule.everyMs;
+  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000]] as const) {
+    if (ms % size === 0) return `every ${ms / size}${unit}`;
+  }
+  return `every ${ms / 1000}s`;
+}
+
+/** The JSON report printed by --json. */
+export interface ValidateReport {
+  valid: boolean;
+  summary: { files: number; policies: number; errors: number; warnings: number };
+  policies: Array<{
+    name: string; file: string; line: number; mode: string; regions: readonly string[];
+    schedule: string; discovery: string; maxRemovalsPerRun: number; hash: string;
+  }>;
+  findings: PolicyFinding[];
+}
+
+/** Validates the policies under `paths` at `now`; pure apart from reading the files. */
+export async function validatePaths(paths: readonly string[], now: Date): Promise<ValidateReport> {
+  const read = await readPolicySources(paths);
+  const compiled = compilePolicies(read.sources, now);
+  const findings = [...read.findings, ...compiled.findings];
+  const errors = findings.filter((f) => f.severity === 'error').length;
+  return {
+    valid: errors === 0,
+    summary: { files: read.sources.length, policies: compiled.policies.length, errors, warnings: findings.length - errors },
+    policies: compiled.policies.map((p) => ({
+      name: p.name,
+      file: p.source.file,
+      line: p.source.line,
+      mode: p.mode,
+      regions: p.regions,
+      schedule: describeSchedule(p),
+      discovery: discoveryPlan(p).kind === 'tag-keys' ? 'ListTagResources by key' : 'ListVpcPeerConnections',
+      maxRemovalsPerRun: p.maxRemovalsPerRun,
+      hash: p.hash,
+    })),
+    findings,
+  };
+}
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+/** The `validate` subcommand. Exit code 0 when every policy is valid (warnings allowed), 1 otherwise. */
+export function validateCommand(): Command {
+  return new Command('validate')
+    .description('Validate tag policy files (YAML syntax, schema, meaning) and report every finding')
+    .argument('[paths...]', 'policy files, or directories searched recursively for *.yaml and *.yml')
+    .option('--json', 'print machine-readable findings')
+    .option('--print-schema', 'print the JSON Schema of a TagPolicy document (policies/tagpolicy.schema.json) and exit')
+    .addOption(new Option('--now <time>', 'judge exemption expiry at this ISO 8601 time instead of now').hideHelp())
+    .action(async (paths: string[], options: ValidateOptions) => {
+      if (options.printSchema) {
+        process.stdout.write(`${JSON.stringify(policyJsonSchema(), null, 2)}\n`);
+        return;
+      }
+      if (paths.length === 0) {
+        process.stderr.write('tagwarden validate: give at least one policy file or directory\n');
+        process.exitCode = 1;
+        return;
+      }
+      const now = options.now === undefined ? new Date() : new Date(options.now);
+      if (Number.isNaN(now.getTime())) {
+        process.stderr.write('tagwarden validate: --now is not a valid time\n');
+        process.exitCode = 1;
+        return;
+      }
+      const report = await validatePaths(paths, now);
+      if (options.json) {
+        process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+      } else {
+        const lines = report.findings.map(formatFinding);
+        for (const p of report.policies) {
+          lines.push(`ok ${p.name} (${p.file}:${p.line}): ${p.mode}, ${p.schedule}, ${p.regions.join(' ')}, discovery ${p.discovery}, at most ${p.maxRemovalsPerRun} removals per run`);
+        }
+        const { files, policies, errors, warnings } = report.summary;
+        const valid = policies === 1 ? '1 valid policy' : `${policies} valid policies`;
+        lines.push(`${valid} in ${plural(files, 'file')}: ${plural(errors, 'error')}, ${plural(warnings, 'warning')}`);
+        process.stdout.write(`${lines.join('\n')}\n`);
+      }
+      process.exitCode = report.valid ? 0 : 1;
+    });
+}
