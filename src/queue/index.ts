@@ -14,3 +14,4 @@ export {
 export { createProducer, type Producer, type ProducerOptions, type EnqueueResult } from './producer.js';
 export { createLedger, type Ledger, type PolicyRunSummary, type BatchEnd, type ScanSummary } from './ledger.js';
 export { createRedis } from './redis.js';
+export { createJobInspector, LISTABLE_STATES, type JobInspector, type JobView, type ListableState } from './inspector.js';
