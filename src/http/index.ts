@@ -1,0 +1,5 @@
+// Owns the HTTP surface: /metrics, /healthz, /readyz, the /v1 API, its OpenAPI document and the Bull Board dashboard.
+// Must not build queues, workers or policies itself: runtime/ passes them in through HttpDeps.
+export { createHttpServer } from './server.js';
+export { buildOpenApiDocument } from './openapi.js';
+export type { HttpDeps, HttpServer, ApiAccess, PolicyDirectory, PolicyView, ReadinessReport, ReadinessCheck } from './types.js';

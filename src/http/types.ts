@@ -1,0 +1,81 @@
+// The interfaces the HTTP surface needs from the rest of the daemon; runtime/ passes the concrete parts in.
+import type { Queue } from 'bullmq';
+import type { Registry } from 'prom-client';
+import type { Logger } from '../logging/index.js';
+import type { EnqueueResult, JobInspector } from '../queue/index.js';
+
+/** One readiness check: ok, and a short reason when not. */
+export interface ReadinessCheck {
+  ok: boolean;
+  detail?: string;
+}
+
+/** What GET /readyz reports: ready only when every check is ok. */
+export interface ReadinessReport {
+  ready: boolean;
+  checks: Record<string, ReadinessCheck>;
+}
+
+/** A loaded policy as GET /v1/policies shows it. Extra fields the runtime adds are shown as they are. */
+export interface PolicyView {
+  name: string;
+  /** The file it was loaded from. */
+  source?: string;
+  regions?: readonly string[];
+  schedule?: string;
+  dryRun?: boolean;
+  /** True while the policy is halted by its blast-radius cap. */
+  halted?: boolean;
+  /** Summary of the last run (scanned, violating, removed, failed, ...). */
+  lastRun?: unknown;
+  /** Load, validation or scan errors. */
+  errors?: readonly string[];
+}
+
+/** The policies the daemon runs, and a way to scan one now. */
+export interface PolicyDirectory {
+  list(): Promise<readonly PolicyView[]>;
+  /** Enqueues a scan of the named policy; null when no policy has that name. */
+  scanNow(name: string): Promise<{ jobIds: string[] } | null>;
+}
+
+/** Who may use /v1 (except the OpenAPI document) and /admin. */
+export interface ApiAccess {
+  /** The bearer token (TAGWARDEN_API_TOKEN). Without it, and without `open`, /v1 and /admin answer 503. */
+  token?: string | undefined;
+  /** Serve /v1 and /admin without a token (TAGWARDEN_API_OPEN, demos only). Ignored when a token is set. */
+  open: boolean;
+  /** Largest accepted request body in bytes (TAGWARDEN_MAX_BODY_BYTES); bigger ones get 413. */
+  maxBodyBytes: number;
+}
+
+/** Everything createHttpServer needs. */
+export interface HttpDeps {
+  logger: Logger;
+  /** Served at GET /metrics, with the registry's content type. */
+  registry: Registry;
+  /** GET /healthz: answers 200 when ok. That the handler runs at all shows the event loop answers. */
+  liveness(): { ok: boolean; detail?: object };
+  /** GET /readyz: 200 when ready, else 503 with the failing checks. */
+  readiness(): Promise<ReadinessReport>;
+  api: ApiAccess;
+  /** Queues untag requests (createProducer from queue/). */
+  producer: { untag(request: unknown): Promise<EnqueueResult> };
+  /** Finds, lists and retries jobs (createJobInspector from queue/). */
+  jobs: JobInspector;
+  policies: PolicyDirectory;
+  /** The queues shown by Bull Board at /admin/queues; the runtime owns and closes them. */
+  queues: readonly Queue[];
+  /** How long /readyz and /metrics may take before answering 503 (default 5000 ms). */
+  probeTimeoutMs?: number;
+  /** The version shown in the OpenAPI document (default 0.0.0). */
+  version?: string;
+}
+
+/** The HTTP server: listen once, close idempotently. */
+export interface HttpServer {
+  /** Starts listening; resolves with the bound port (useful with port 0). */
+  listen(port: number, host: string): Promise<{ port: number }>;
+  /** Stops accepting connections, lets requests in flight finish (up to 5 s) and closes. Idempotent. */
+  close(): Promise<void>;
+}
