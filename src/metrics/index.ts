@@ -144,6 +144,12 @@ export function createMetrics(registry: Registry, scope: MetricsScope, readQueue
     labelNames: ['policy', 'reason'] as const,
     registers,
   });
+  const policyInterval = new Gauge({
+    name: 'tagwarden_policy_interval_seconds',
+    help: "The policy's scan interval (schedule.every; for cron, the gap between its next two runs).",
+    labelNames: ['policy'] as const,
+    registers,
+  });
   const policyHalted = new Gauge({
     name: 'tagwarden_policy_halted',
     help: '1 while the policy is halted by its blast-radius cap.',
@@ -205,6 +211,7 @@ export function createMetrics(registry: Registry, scope: MetricsScope, readQueue
     scanDuration,
     policyErrors,
     policyHalted,
+    policyInterval,
     authFailing,
     policiesLoaded,
     ready,

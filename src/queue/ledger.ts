@@ -9,10 +9,15 @@ export interface ScanSummary {
   batchIds: readonly string[];
 }
 
-export type BatchEnd =
-  | { outcome: 'succeeded' | 'dry_run'; removed: number; calls: number; notFound: number }
-  | { outcome: 'not_found'; removed: 0; calls: number; notFound: number }
-  | { outcome: 'failed'; removed: number; calls: number; notFound: number };
+export interface BatchEnd {
+  outcome: 'succeeded' | 'failed' | 'dry_run' | 'not_found';
+  /** Tags removed (0 for failed, dry-run and not-found batches). */
+  removed: number;
+  /** API calls the batch made, follow-ups included. */
+  calls: number;
+  /** Resources found deleted. */
+  notFound: number;
+}
 
 export interface PolicyRunSummary {
   policy: string;

@@ -1,0 +1,189 @@
+// Builds the parts every mode shares: Redis, metrics, rate limiter, cloud client, ledger, queues, workers.
+import { Queue } from 'bullmq';
+import pLimit from 'p-limit';
+import { Registry } from 'prom-client';
+import type { Redis } from 'ioredis';
+import { classifyError, createCloudClient, type CloudApi, type CloudHooks } from '../cloud/index.js';
+import type { AppConfig } from '../config/index.js';
+import { createLogger, type Logger } from '../logging/index.js';
+import { codeLabel, collectProcessMetrics, createMetrics, type Metrics } from '../metrics/index.js';
+import { createRateLimiter, type RateLimiter } from '../ratelimit/index.js';
+import {
+  SCAN_QUEUE,
+  createLedger,
+  createRedis,
+  scanJobOptions,
+  untagJobOptions,
+  untagQueueName,
+  type Ledger,
+} from '../queue/index.js';
+import { createWorkerPool, type WorkerPool } from '../worker/index.js';
+
+export interface RuntimeOptions {
+  /** Defaults to JSON lines on stdout at the configured level. */
+  logger?: Logger;
+  /** Explicit keys (the demo's emulator keys); otherwise the SDK's default credential chain. */
+  credentials?: { accessKeyId: string; accessKeySecret: string };
+  now?: () => Date;
+}
+
+/** Credential health, fed by every cloud call: one auth failure marks the replica unfit for work. */
+export interface AuthState {
+  failing: boolean;
+  code?: string;
+}
+
+export interface Core {
+  config: AppConfig;
+  logger: Logger;
+  redis: Redis;
+  registry: Registry;
+  metrics: Metrics;
+  limiter: RateLimiter;
+  cloud: CloudApi;
+  ledger: Ledger;
+  auth: AuthState;
+  scanQueue: Queue;
+  queueFor(region: string): Queue;
+  queues(): Queue[];
+  now(): Date;
+  createWorkers(): WorkerPool;
+  close(): Promise<void>;
+}
+
+/** Builds the shared parts; nothing runs until the caller starts workers. */
+export function createCore(config: AppConfig, options: RuntimeOptions = {}): Core {
+  const logger = options.logger ?? createLogger({ level: config.logLevel, secrets: config.secrets, base: { service: 'tagwarden' } });
+  const now = options.now ?? (() => new Date());
+  const redis = createRedis(config.redisUrl);
+  redis.on('error', (err: Error) => logger.warn('redis connection error', { err: err.message }));
+  const registry = new Registry();
+  collectProcessMetrics(registry);
+
+  const jobOptions = jobOptionsOf(config);
+  const scanQueue = new Queue(SCAN_QUEUE, { connection: redis, prefix: config.queuePrefix });
+  const untagQueues = new Map<string, Queue>();
+  const queueFor = (region: string): Queue => {
+    let queue = untagQueues.get(region);
+    if (!queue) {
+      queue = new Queue(untagQueueName(config.accountId, region), { connection: redis, prefix: config.queuePrefix });
+      untagQueues.set(region, queue);
+    }
+    return queue;
+  };
+  for (const region of config.regions) queueFor(region);
+  const queues = () => [scanQueue, ...untagQueues.values()];
+
+  const metrics = createMetrics(
+    registry,
+    { policies: [], regions: config.regions, queues: queues().map((q) => q.name) },
+    async () =>
+      Promise.all(queues().map(async (q) => ({ queue: q.name, counts: await q.getJobCounts('waiting', 'active', 'delayed', 'failed') }))),
+  );
+  const limiter = createRateLimiter(redis, {
+    prefix: config.queuePrefix,
+    account: config.accountId,
+    quotas: config.quotas,
+    windowMs: config.quotaWindowMs,
+    fraction: config.quotaFraction,
+  });
+  const auth: AuthState = { failing: false };
+  const hooks: CloudHooks = {
+    before: async (api, region) => {
+      await limiter.acquire(region, api);
+    },
+    after: (api, region, outcome) => {
+      metrics.apiRequests.inc({ api, region, code: codeLabel(outcome.code) });
+      metrics.apiDuration.observe({ api }, outcome.seconds);
+      const kind = outcome.failure?.kind;
+      if (kind === 'throttled') {
+        metrics.throttled.inc({ api, region });
+        limiter.penalize(region, api, outcome.failure?.retryAfterMs).catch((err: unknown) => logger.warn('rate penalty not recorded', { err }));
+      }
+      if (kind === 'auth') {
+        if (!auth.failing) logger.error('cloud credentials refused', { api, region, code: outcome.code });
+        auth.failing = true;
+        auth.code = outcome.code;
+        metrics.authFailing.set(1);
+      } else if (!outcome.failure && auth.failing) {
+        auth.failing = false;
+        delete auth.code;
+        metrics.authFailing.set(0);
+        logger.info('cloud credentials accepted again', { api, region });
+      }
+    },
+  };
+  const cloud = createCloudClient(
+    {
+      endpoint: config.endpoint,
+      connectTimeoutMs: config.connectTimeoutMs,
+      readTimeoutMs: config.readTimeoutMs,
+      signatureVersion: config.signatureVersion,
+      ...(options.credentials ? { credentials: options.credentials } : {}),
+    },
+    hooks,
+  );
+  const ledger = createLedger(redis, config.queuePrefix);
+  const limit = pLimit(config.concurrency);
+
+  return {
+    config,
+    logger,
+    redis,
+    registry,
+    metrics,
+    limiter,
+    cloud,
+    ledger,
+    auth,
+    scanQueue,
+    queueFor,
+    queues,
+    now,
+    createWorkers() {
+      return createWorkerPool(
+        {
+          connection: redis,
+          prefix: config.queuePrefix,
+          account: config.accountId,
+          regions: config.regions,
+          concurrency: config.concurrency,
+          scanConcurrency: config.scanConcurrency,
+          backoff: { baseMs: config.retryBaseMs, maxMs: config.retryMaxMs },
+          stalledIntervalMs: config.stalledIntervalMs,
+          lockDurationMs: config.lockDurationMs,
+          drainTimeoutMs: config.drainTimeoutMs,
+          metrics,
+          logger,
+        },
+        {
+          cloud,
+          classify: classifyError,
+          metrics,
+          ledger,
+          logger,
+          now,
+          limit,
+          dryRun: config.dryRun,
+          throttleDelayMs: Math.max(1_000, Math.round(config.quotaWindowMs / 60)),
+          untagJobOptions: jobOptions.untag,
+        },
+        queueFor,
+      );
+    },
+    async close() {
+      await Promise.all(queues().map((q) => q.close().catch(() => undefined)));
+      await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+}
+
+/** Job options derived from the config, shared by scans and producers. */
+export function jobOptionsOf(config: AppConfig) {
+  const retention = {
+    attempts: config.retryAttempts,
+    completedRetentionHours: config.completedRetentionHours,
+    failedRetentionDays: config.failedRetentionDays,
+  };
+  return { retention, scan: scanJobOptions(retention), untag: untagJobOptions(retention) };
+}

@@ -1,0 +1,155 @@
+// The long-running daemon: HTTP first (probes answer while Redis is awaited), then workers, then policies.
+import type { AppConfig } from '../config/index.js';
+import { describeConfig } from '../config/index.js';
+import { createHttpServer, type PolicyView, type ReadinessReport } from '../http/index.js';
+import { formatFinding } from '../policy/index.js';
+import { readPolicySources, watchPolicySources, type PolicyWatcher } from '../policy-files/index.js';
+import { createJobInspector, createProducer } from '../queue/index.js';
+import { createPolicyScheduler, createPolicySet } from '../scheduler/index.js';
+import { createCore, jobOptionsOf, type RuntimeOptions } from './core.js';
+
+export interface Daemon {
+  /** The bound HTTP port (useful with TAGWARDEN_HTTP_PORT=0). */
+  readonly httpPort: number;
+  readiness(): Promise<ReadinessReport>;
+  /**
+   * Stops in reverse order: not ready, stop watching policies, drain workers (bounded by drainTimeoutMs),
+   * close HTTP, queues and Redis. With force, in-flight jobs are abandoned to their locks (another replica
+   * picks them up with the same ClientToken). Idempotent.
+   */
+  close(options?: { force?: boolean }): Promise<{ drained: boolean }>;
+}
+
+const RESYNC_MS = 30_000;
+
+async function withTimeout<T>(promise: Promise<T>, ms: number, fallback: T): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<T>((resolve) => {
+    timer = setTimeout(() => resolve(fallback), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Starts the daemon: scheduler, workers, policy reload and the HTTP server. */
+export async function startDaemon(config: AppConfig, options: RuntimeOptions = {}): Promise<Daemon> {
+  const core = createCore(config, options);
+  const { logger, metrics, redis, ledger } = core;
+  logger.info('starting', { config: describeConfig(config) });
+  const jobOptions = jobOptionsOf(config);
+  const workers = core.createWorkers();
+  const scheduler = createPolicyScheduler({ queue: core.scanQueue, scanJobOptions: jobOptions.scan, logger });
+  let syncPending = false;
+  const policySet = createPolicySet({
+    read: () => readPolicySources([config.policiesDir]),
+    now: core.now,
+    metrics,
+    logger,
+    onChange: async (policies) => {
+      syncPending = true;
+      await scheduler.sync(policies);
+      syncPending = false;
+      const outside = policies.flatMap((p) => p.regions.filter((r) => !(config.regions as readonly string[]).includes(r)).map((r) => `${p.name}/${r}`));
+      if (outside.length) logger.warn('policy regions without an untag worker here (TAGWARDEN_REGIONS)', { outside });
+    },
+  });
+  const producer = createProducer({ connection: redis, prefix: config.queuePrefix, account: config.accountId, retention: jobOptions.retention });
+  const inspector = createJobInspector({ queues: core.queues() });
+  let closing = false;
+
+  const readiness = async (): Promise<ReadinessReport> => {
+    const ping = redis.status === 'ready' ? await withTimeout(redis.ping().then(() => true, () => false), 1_000, false) : false;
+    const checks = {
+      redis: ping ? { ok: true } : { ok: false, detail: `redis not reachable (connection ${redis.status})` },
+      workers: workers.running() ? { ok: true } : { ok: false, detail: closing ? 'shutting down' : 'workers not running' },
+      policies: policySet.loaded()
+        ? { ok: true, detail: `${policySet.policies().length} loaded` }
+        : { ok: false, detail: 'policies not loaded yet' },
+      credentials: core.auth.failing
+        ? { ok: false, detail: `the API refused our credentials (${core.auth.code ?? 'auth'}); fix credentials or RAM policy` }
+        : { ok: true },
+    };
+    const ready = !closing && Object.values(checks).every((c) => c.ok);
+    metrics.ready.set(ready ? 1 : 0);
+    return { ready, checks };
+  };
+
+  const policies = {
+    async list(): Promise<PolicyView[]> {
+      const statuses = await ledger.policyStatuses();
+      const findings = policySet.findings();
+      const views: PolicyView[] = policySet.policies().map((p) => ({
+        name: p.name,
+        source: p.source.file,
+        regions: p.regions,
+        schedule: 'everyMs' in p.schedule ? `every ${p.schedule.everyMs / 1000}s` : `cron ${p.schedule.cron}`,
+        dryRun: p.mode === 'dryRun' || config.dryRun,
+        halted: statuses[p.name]?.halted === true,
+        lastRun: statuses[p.name],
+        errors: findings.filter((f) => f.policy === p.name || f.file === p.source.file).map(formatFinding),
+      }));
+      const broken = findings.filter((f) => f.severity === 'error' && !views.some((v) => v.name === f.policy));
+      for (const f of broken) views.push({ name: f.policy ?? `(${f.file})`, source: f.file, errors: [formatFinding(f)] });
+      return views;
+    },
+    async scanNow(name: string) {
+      const policy = policySet.policies().find((p) => p.name === name);
+      return policy ? { jobIds: await scheduler.scanNow(policy, 'api') } : null;
+    },
+  };
+
+  const http = createHttpServer({
+    logger,
+    registry: core.registry,
+    liveness: () => ({ ok: true }),
+    readiness,
+    api: { token: config.apiToken, open: config.apiOpen, maxBodyBytes: config.maxBodyBytes },
+    producer,
+    jobs: inspector,
+    policies,
+    queues: core.queues(),
+  });
+  const { port } = await http.listen(config.httpPort, config.httpHost);
+  logger.info('http listening', { host: config.httpHost, port });
+
+  await redis.ping();
+  workers.start();
+  const reload = (read?: Parameters<typeof policySet.reload>[0]) =>
+    policySet.reload(read).catch((err: unknown) => logger.error('policy reload failed, will retry', { err }));
+  await reload();
+  const watcher: PolicyWatcher = watchPolicySources([config.policiesDir], (read) => void reload(read), {
+    pollMs: config.policyPollMs,
+    onError: (err) => logger.error('policy watch error', { err }),
+  });
+  // A sync that failed (Redis away) is retried until it lands.
+  const resync = setInterval(() => {
+    if (syncPending) void reload();
+  }, RESYNC_MS);
+  resync.unref();
+  logger.info('started', { port, regions: config.regions.length, policies: policySet.policies().length });
+
+  let closed: Promise<{ drained: boolean }> | undefined;
+  return {
+    httpPort: port,
+    readiness,
+    close({ force = false } = {}) {
+      closed ??= (async () => {
+        closing = true;
+        metrics.ready.set(0);
+        logger.info('stopping', { force });
+        clearInterval(resync);
+        watcher.close();
+        const { drained } = await workers.close({ force });
+        await http.close();
+        await producer.close();
+        await core.close();
+        logger.info('stopped', { drained });
+        return { drained };
+      })();
+      return closed;
+    },
+  };
+}

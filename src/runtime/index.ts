@@ -1,0 +1,6 @@
+// Owns wiring: builds every part from AppConfig, starts them in order, stops them in reverse.
+// Must not exit the process or parse flags: cmd/ does that.
+export { startDaemon, type Daemon } from './daemon.js';
+export { runOnce, type OnceOptions, type OnceProgress, type OnceResult } from './once.js';
+export { planPolicies, type PlanOptions, type PlanReport, type PlanRow } from './plan.js';
+export { createCore, type Core, type RuntimeOptions } from './core.js';

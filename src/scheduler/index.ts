@@ -1,0 +1,144 @@
+// Owns turning policies into BullMQ job schedulers (one scan per interval whatever the replica count) and the
+// reload loop: policy files change -> compile -> keep last good versions -> sync schedulers.
+// Must not scan or call the cloud: scans are jobs that worker/ processes.
+import type { JobsOptions, Queue } from 'bullmq';
+import { CronExpressionParser } from 'cron-parser';
+import type { Logger } from '../logging/index.js';
+import type { Metrics } from '../metrics/index.js';
+import { compilePolicies, formatFinding, retainLastGood, type CompiledPolicy, type PolicyFinding, type PolicySource } from '../policy/index.js';
+import type { ScanJob } from '../queue/index.js';
+
+const SCHEDULER_PREFIX = 'scan-';
+
+/**
+ * A policy's scan interval in seconds: `every`, or for cron the gap between its next two runs after `now`
+ * (cron-parser is the library BullMQ itself uses for job schedulers, so both agree on the schedule).
+ */
+export function intervalSeconds(policy: CompiledPolicy, now: Date): number {
+  if ('everyMs' in policy.schedule) return policy.schedule.everyMs / 1000;
+  const cron = CronExpressionParser.parse(policy.schedule.cron, { currentDate: now, tz: 'UTC' });
+  const first = cron.next().getTime();
+  return (cron.next().getTime() - first) / 1000;
+}
+
+/** The scheduler ID of one policy in one region. */
+export function schedulerId(policy: string, region: string): string {
+  return `${SCHEDULER_PREFIX}${policy}-${region}`;
+}
+
+function scanData(policy: CompiledPolicy, region: string, trigger: ScanJob['trigger'], runId?: string): ScanJob {
+  return {
+    v: 1,
+    policy: policy.document as unknown as Record<string, unknown>,
+    region: region as ScanJob['region'],
+    trigger,
+    ...(runId ? { runId } : {}),
+  };
+}
+
+export interface PolicySchedulerOptions {
+  queue: Queue;
+  scanJobOptions: JobsOptions;
+  logger: Logger;
+}
+
+/** Keeps the scan queue's job schedulers equal to the policy set; idempotent, safe from every replica. */
+export function createPolicyScheduler(options: PolicySchedulerOptions) {
+  const { queue, logger } = options;
+  return {
+    async sync(policies: readonly CompiledPolicy[]): Promise<{ upserted: number; removed: number }> {
+      const desired = new Map<string, { policy: CompiledPolicy; region: string }>();
+      for (const policy of policies) for (const region of policy.regions) desired.set(schedulerId(policy.name, region), { policy, region });
+      const existing = await queue.getJobSchedulers(0, -1, true);
+      let removed = 0;
+      for (const scheduler of existing) {
+        const id = scheduler.key;
+        if (id.startsWith(SCHEDULER_PREFIX) && !desired.has(id)) {
+          await queue.removeJobScheduler(id);
+          removed += 1;
+        }
+      }
+      let upserted = 0;
+      for (const [id, { policy, region }] of desired) {
+        const data = scanData(policy, region, 'schedule');
+        const repeat = 'everyMs' in policy.schedule ? { every: policy.schedule.everyMs } : { pattern: policy.schedule.cron, tz: 'UTC' };
+        const current = existing.find((s) => s.key === id);
+        const same =
+          current !== undefined &&
+          JSON.stringify(current.template?.data) === JSON.stringify(data) &&
+          (current.every ?? undefined) === ('every' in repeat ? repeat.every : undefined) &&
+          (current.pattern ?? undefined) === ('pattern' in repeat ? repeat.pattern : undefined);
+        if (same) continue; // upserting an unchanged scheduler would move its next run
+        await queue.upsertJobScheduler(id, repeat, { name: 'scan', data, opts: options.scanJobOptions });
+        upserted += 1;
+      }
+      if (upserted + removed > 0) logger.info('job schedulers synced', { upserted, removed, schedulers: desired.size });
+      return { upserted, removed };
+    },
+
+    /** Adds one scan job per region of the policy now, outside its schedule. */
+    async scanNow(policy: CompiledPolicy, trigger: ScanJob['trigger'], runId?: string): Promise<string[]> {
+      const jobs = await queue.addBulk(
+        policy.regions.map((region) => ({ name: 'scan', data: scanData(policy, region, trigger, runId), opts: options.scanJobOptions })),
+      );
+      return jobs.map((j) => j.id ?? '');
+    },
+  };
+}
+
+export type PolicyScheduler = ReturnType<typeof createPolicyScheduler>;
+
+export interface PolicySetOptions {
+  read(): Promise<{ sources: PolicySource[]; findings: PolicyFinding[] }>;
+  now(): Date;
+  metrics: Metrics;
+  logger: Logger;
+  /** Called after every load with the policies that run now. */
+  onChange(policies: readonly CompiledPolicy[]): Promise<void>;
+}
+
+/**
+ * The live policy set: loads, reports every finding (log and metric), keeps the last good version of a policy
+ * whose file broke, and hands the result on. One bad file never stops the good policies.
+ */
+export function createPolicySet(options: PolicySetOptions) {
+  let current: CompiledPolicy[] = [];
+  let findings: PolicyFinding[] = [];
+  let loaded = false;
+  return {
+    /** Compiles what was read (or reads now); safe to call repeatedly (each call replaces the set). */
+    async reload(read?: { sources: PolicySource[]; findings: PolicyFinding[] }): Promise<void> {
+      const { sources, findings: readFindings } = read ?? (await options.read());
+      const compiled = compilePolicies(sources, options.now());
+      findings = [...readFindings, ...compiled.findings];
+      const { policies, retained } = retainLastGood(current, { policies: compiled.policies, findings });
+      for (const f of findings) {
+        const fields = { file: f.file, line: f.line, column: f.column, path: f.path, stage: f.stage, policy: f.policy, finding: formatFinding(f) };
+        if (f.severity === 'error') {
+          options.metrics.policyErrors.inc({ policy: f.policy ?? 'unknown', reason: f.stage === 'yaml' && f.line === 0 ? 'load' : 'validation' });
+          options.logger.error('policy finding', fields);
+        } else options.logger.warn('policy finding', fields);
+      }
+      for (const p of retained) options.logger.warn('policy file broken, last good version keeps running', { policy: p.name, file: p.source.file });
+      for (const p of policies) {
+        options.metrics.addPolicy(p.name);
+        options.metrics.policyInterval.set({ policy: p.name }, intervalSeconds(p, options.now()));
+      }
+      options.metrics.policiesLoaded.set(policies.length);
+      current = policies;
+      loaded = true;
+      await options.onChange(current);
+    },
+    policies(): readonly CompiledPolicy[] {
+      return current;
+    },
+    findings(): readonly PolicyFinding[] {
+      return findings;
+    },
+    loaded(): boolean {
+      return loaded;
+    },
+  };
+}
+
+export type PolicySet = ReturnType<typeof createPolicySet>;

@@ -1,0 +1,128 @@
+// Owns the BullMQ workers: the scan processor, the untag processor per region, and the failure switch.
+// Must not read config or the environment, nor build clients: runtime/ passes everything in.
+import { Worker, type Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from '../logging/index.js';
+import type { Metrics } from '../metrics/index.js';
+import { BACKOFF_TYPE, SCAN_QUEUE, UntagJobSchema, untagQueueName } from '../queue/index.js';
+import { jitteredBackoff, type BackoffOptions } from './backoff.js';
+import { createScanProcessor, type ScanDeps } from './scan.js';
+import { createUntagProcessor, type UntagDeps } from './untag.js';
+
+export { jitteredBackoff } from './backoff.js';
+export { actionFor, permanentReason, type FailureAction } from './failures.js';
+export { discover, planRegion, type RegionPlan, type ScanResult } from './scan.js';
+export type { UntagResult } from './untag.js';
+
+export interface WorkerPoolOptions {
+  connection: Redis;
+  prefix: string;
+  account: string;
+  regions: readonly string[];
+  /** Untag jobs in flight per region queue in this process. */
+  concurrency: number;
+  scanConcurrency: number;
+  backoff: BackoffOptions;
+  stalledIntervalMs: number;
+  lockDurationMs: number;
+  /** After close() is asked, how long in-flight jobs may finish before the workers are closed by force. */
+  drainTimeoutMs: number;
+  metrics: Metrics;
+  logger: Logger;
+}
+
+export interface WorkerPool {
+  start(): void;
+  /** True while every worker is running (for readiness). */
+  running(): boolean;
+  /**
+   * Stops taking jobs and lets in-flight ones finish within drainTimeoutMs; then closes by force. A job cut off
+   * keeps its lock until it expires, and is then picked up by another replica with the same ClientToken.
+   */
+  close(options?: { force?: boolean }): Promise<{ drained: boolean }>;
+}
+
+/** Creates one scan worker and one untag worker per region queue (a throttled region pauses only its queue). */
+export function createWorkerPool(
+  options: WorkerPoolOptions,
+  deps: Omit<ScanDeps, 'queueFor'> & Omit<UntagDeps, 'queueFor'>,
+  queueFor: (region: string) => Queue,
+): WorkerPool {
+  const workers: Worker[] = [];
+  let closing: Promise<{ drained: boolean }> | undefined;
+  const common = {
+    connection: options.connection,
+    prefix: options.prefix,
+    autorun: false,
+    stalledInterval: options.stalledIntervalMs,
+    lockDuration: options.lockDurationMs,
+    maxStalledCount: 3,
+    settings: {
+      backoffStrategy: (attemptsMade: number, type?: string) => {
+        if (type !== BACKOFF_TYPE) throw new Error(`unknown backoff type ${type ?? ''}`);
+        return strategy(attemptsMade);
+      },
+    },
+  };
+  const strategy = jitteredBackoff(options.backoff);
+
+  const watch = (worker: Worker, api: 'UnTagResources' | 'ListVpcPeerConnections') => {
+    worker.on('error', (err) => options.logger.error('worker error', { queue: worker.name, err }));
+    worker.on('stalled', (jobId) => {
+      options.metrics.retries.inc({ api, reason: 'stalled' });
+      options.logger.warn('job stalled, moved back to wait', { queue: worker.name, jobId });
+    });
+    workers.push(worker);
+  };
+
+  watch(new Worker(SCAN_QUEUE, createScanProcessor({ ...deps, queueFor }), { ...common, concurrency: options.scanConcurrency }), 'ListVpcPeerConnections');
+  const untag = createUntagProcessor({ ...deps, queueFor });
+  for (const region of options.regions) {
+    const worker = new Worker(untagQueueName(options.account, region), untag, { ...common, concurrency: options.concurrency });
+    // A job whose workers kept dying fails without reaching the processor's own bookkeeping: record it here.
+    worker.on('failed', (job, err) => {
+      if (!job || !/stalled more than allowable limit/i.test(err.message)) return;
+      const batch = UntagJobSchema.safeParse(job.data);
+      if (!batch.success) return;
+      const { runId, policy, batchId } = batch.data;
+      deps.metrics.batches.inc({ policy, region, outcome: 'failed' });
+      deps.ledger
+        .recordBatchEnd(runId, policy, batchId, { outcome: 'failed', removed: 0, calls: 0, notFound: 0 })
+        .catch((e: unknown) => options.logger.error('ledger update failed', { batchId, err: e }));
+      options.logger.error('batch failed: stalled too often', { batchId, policy, region });
+    });
+    watch(worker, 'UnTagResources');
+  }
+
+  return {
+    start() {
+      for (const worker of workers) {
+        worker.run().catch((err: unknown) => options.logger.error('worker stopped with an error', { queue: worker.name, err }));
+      }
+    },
+    running() {
+      return closing === undefined && workers.every((w) => w.isRunning());
+    },
+    close({ force = false } = {}) {
+      closing ??= (async () => {
+        if (force) {
+          await Promise.all(workers.map((w) => w.close(true)));
+          return { drained: false };
+        }
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<'timeout'>((resolve) => {
+          timer = setTimeout(() => resolve('timeout'), options.drainTimeoutMs);
+        });
+        const drained = await Promise.race([Promise.all(workers.map((w) => w.close())).then(() => 'drained' as const), timeout]);
+        clearTimeout(timer);
+        if (drained === 'timeout') {
+          options.logger.warn('drain timed out, closing workers by force', { drainTimeoutMs: options.drainTimeoutMs });
+          await Promise.all(workers.map((w) => w.close(true)));
+          return { drained: false };
+        }
+        return { drained: true };
+      })();
+      return closing;
+    },
+  };
+}

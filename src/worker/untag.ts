@@ -1,0 +1,219 @@
+// The untag processor: one job = one UnTagResources call (plus follow-ups when resources were deleted).
+import { UnrecoverableError, Worker, type Job, type Queue } from 'bullmq';
+import type { LimitFunction } from 'p-limit';
+import type { CloudApi, CloudFailure } from '../cloud/types.js';
+import { isSystemTagKey } from '../model.js';
+import { audit, type Logger, type ResourceOutcome } from '../logging/index.js';
+import { codeLabel, type Metrics } from '../metrics/index.js';
+import { derivedToken } from '../planner/index.js';
+import { UntagJobSchema, describeIssues, type Ledger, type UntagJob } from '../queue/index.js';
+import { actionFor } from './failures.js';
+
+export interface UntagDeps {
+  cloud: CloudApi;
+  classify(err: unknown): CloudFailure;
+  metrics: Metrics;
+  ledger: Ledger;
+  logger: Logger;
+  /** Bounds the API calls in flight in this process. */
+  limit: LimitFunction;
+  /** Force every job into dry-run (TAGWARDEN_DRY_RUN). */
+  dryRun: boolean;
+  /** The region queue, to pause it for everyone after a throttling answer. */
+  queueFor(region: string): Queue;
+  /** Least pause of a region queue after a throttling answer (the server's Retry-After wins when longer). */
+  throttleDelayMs: number;
+}
+
+type Resources = Record<string, { outcome: ResourceOutcome; keys: string[] }>;
+
+/** What a completed untag job returns (kept by BullMQ, shown by `jobs show` and GET /v1/jobs/{id}). */
+export interface UntagResult {
+  outcome: 'succeeded' | 'dry_run' | 'not_found';
+  removed: number;
+  calls: number;
+  requestIds: string[];
+  resources: Resources;
+}
+
+/** Counts the calls one attempt makes, and counts failed UnTagResources calls by code. */
+class Attempt {
+  calls = 0;
+  readonly requestIds: string[] = [];
+  constructor(
+    private readonly batch: UntagJob,
+    private readonly deps: UntagDeps,
+  ) {}
+
+  async untag(resourceIds: string[], clientToken: string): Promise<void> {
+    const { batch, deps } = this;
+    this.calls += 1;
+    try {
+      const { requestId } = await deps.limit(() =>
+        deps.cloud.untagResources({ region: batch.region, resourceIds, tagKeys: batch.tagKeys, all: batch.all, clientToken }),
+      );
+      this.requestIds.push(requestId);
+    } catch (err) {
+      const code = codeLabel(deps.classify(err).code);
+      deps.metrics.untagFailures.inc({ policy: batch.policy, region: batch.region, code });
+      throw err;
+    }
+  }
+
+  /** The IDs that still exist, asked one by one (GetVpcPeerConnectionAttribute answers per ID). */
+  async existing(ids: string[]): Promise<string[]> {
+    const { batch, deps } = this;
+    this.calls += ids.length;
+    const found = await Promise.all(ids.map((id) => deps.limit(() => deps.cloud.getPeerConnection(batch.region, id))));
+    return ids.filter((_, i) => found[i] !== null);
+  }
+
+  /** Tag rows of the given resources (at most 20). */
+  async readTags(ids: string[]): Promise<Map<string, string[]>> {
+    const { batch, deps } = this;
+    const tags = new Map<string, string[]>(ids.map((id) => [id, []]));
+    this.calls += 1;
+    await deps.limit(async () => {
+      for await (const page of deps.cloud.listTagResources(batch.region, { resourceIds: ids })) {
+        for (const row of page.items) tags.get(row.resourceId)?.push(row.tagKey);
+      }
+    });
+    return tags;
+  }
+}
+
+/**
+ * The keys each resource carries among those the batch removes (absent: the resource was deleted).
+ * Scan batches know it from the scan. Work from other systems reads it once, before the first call, and keeps
+ * it in the job, so every retry sends the same call and counts and the audit stay exact.
+ */
+async function carriedKeys(job: Job, batch: UntagJob, attempt: Attempt, deps: UntagDeps): Promise<Map<string, string[]>> {
+  if (batch.carried) return new Map(Object.entries(batch.carried).map(([id, keys]) => [id, [...keys]]));
+  if (batch.source === 'scan') return new Map(batch.resourceIds.map((id) => [id, [...batch.tagKeys]]));
+  let ids = batch.resourceIds;
+  let tags: Map<string, string[]>;
+  try {
+    tags = await attempt.readTags(ids);
+  } catch (err) {
+    if (deps.classify(err).kind !== 'not-found') throw err;
+    ids = await attempt.existing(ids);
+    tags = ids.length > 0 ? await attempt.readTags(ids) : new Map();
+  }
+  const wanted = new Set(batch.tagKeys);
+  const carried: Record<string, string[]> = {};
+  for (const [id, keys] of tags) carried[id] = keys.filter((k) => (batch.all ? !isSystemTagKey(k) : wanted.has(k))).sort();
+  await job.updateData({ ...batch, carried });
+  return new Map(Object.entries(carried));
+}
+
+/** Creates the processor for the untag queues. */
+export function createUntagProcessor(deps: UntagDeps) {
+  return async function processUntag(job: Job): Promise<UntagResult> {
+    const parsed = UntagJobSchema.safeParse(job.data);
+    if (!parsed.success) {
+      throw new UnrecoverableError(
+        `invalid untag job payload: ${describeIssues(parsed.error).join('; ')}. Fix the producer; the schema is schemas/jobs.schema.json`,
+      );
+    }
+    const batch = parsed.data;
+    if (job.id !== undefined && job.id !== batch.batchId) {
+      throw new UnrecoverableError(`jobId ${job.id} differs from batchId ${batch.batchId}: add the job with opts.jobId = batchId`);
+    }
+    const labels = { policy: batch.policy, region: batch.region };
+    const log = deps.logger.child({ jobId: job.id, batchId: batch.batchId, ...labels });
+    const attemptNo = job.attemptsMade + 1;
+    const attempt = new Attempt(batch, deps);
+    const auditBase = {
+      ...labels,
+      batchId: batch.batchId,
+      clientToken: batch.batchId,
+      resourceIds: batch.resourceIds,
+      tagKeys: batch.tagKeys,
+      all: batch.all,
+      attempt: attemptNo,
+    };
+
+    const finish = async (outcome: UntagResult['outcome'] | 'failed', resources: Resources, removed: number, reason?: string) => {
+      const notFound = Object.values(resources).filter((r) => r.outcome === 'not_found').length;
+      deps.metrics.tagsRemoved.inc(labels, removed);
+      deps.metrics.batches.inc({ ...labels, outcome });
+      await deps.ledger.recordBatchEnd(batch.runId, batch.policy, batch.batchId, { outcome, removed, calls: attempt.calls, notFound });
+      audit(log, {
+        ...auditBase,
+        dryRun: outcome === 'dry_run',
+        outcome,
+        resources,
+        ...(attempt.requestIds.length ? { requestId: attempt.requestIds.join(',') } : {}),
+        ...(reason ? { reason } : {}),
+      });
+    };
+
+    if (batch.dryRun || deps.dryRun) {
+      const resources: Resources = {};
+      for (const id of batch.resourceIds) resources[id] = { outcome: 'dry_run', keys: [...(batch.carried?.[id] ?? batch.tagKeys)] };
+      await finish('dry_run', resources, 0);
+      return { outcome: 'dry_run', removed: 0, calls: 0, requestIds: [], resources };
+    }
+
+    try {
+      const carried = await carriedKeys(job, batch, attempt, deps);
+      const resources: Resources = {};
+      for (const id of batch.resourceIds) {
+        resources[id] = carried.has(id) ? { outcome: 'nothing_to_remove', keys: [] } : { outcome: 'not_found', keys: [] };
+      }
+      let targets = batch.resourceIds.filter((id) => (carried.get(id)?.length ?? 0) > 0);
+      if (targets.length > 0) {
+        // The batch ID is the ClientToken; a call for a subset of the batch derives its own, deterministically.
+        const token = targets.length === batch.resourceIds.length ? batch.batchId : derivedToken(batch.batchId, targets);
+        try {
+          await attempt.untag(targets, token);
+        } catch (err) {
+          if (deps.classify(err).kind !== 'not-found') throw err;
+          // Deleted since the scan: finish the batch for the IDs that still exist.
+          deps.metrics.retries.inc({ api: 'UnTagResources', reason: 'not_found' });
+          const existing = await attempt.existing(targets);
+          for (const id of targets) if (!existing.includes(id)) resources[id] = { outcome: 'not_found', keys: [] };
+          if (existing.length > 0) await attempt.untag(existing, derivedToken(token, existing));
+          targets = existing;
+        }
+      }
+      let removed = 0;
+      for (const id of targets) {
+        const keys = carried.get(id) ?? [];
+        resources[id] = { outcome: 'removed', keys };
+        removed += keys.length;
+      }
+      const outcome = Object.values(resources).every((r) => r.outcome === 'not_found') ? 'not_found' : 'succeeded';
+      await finish(outcome, resources, removed);
+      return { outcome, removed, calls: attempt.calls, requestIds: attempt.requestIds, resources };
+    } catch (err) {
+      const failure = deps.classify(err);
+      const action = actionFor(failure, deps.throttleDelayMs);
+      const failAll = async (reason: string) => {
+        const resources: Resources = {};
+        for (const id of batch.resourceIds) resources[id] = { outcome: 'failed', keys: [] };
+        await finish('failed', resources, 0, reason);
+      };
+      switch (action.kind) {
+        case 'rate-limit':
+          // Throttling spends no attempt: the region's queue pauses for every replica (the cloud hooks have
+          // already lowered the region's shared rate).
+          deps.metrics.retries.inc({ api: 'UnTagResources', reason: 'throttled' });
+          await deps.queueFor(batch.region).rateLimit(action.delayMs);
+          log.warn('throttled, pausing region queue', { code: failure.code, delayMs: action.delayMs });
+          throw Worker.RateLimitError();
+        case 'retry': {
+          const final = attemptNo >= (job.opts.attempts ?? 1);
+          if (final) await failAll(action.error.message);
+          else deps.metrics.retries.inc({ api: 'UnTagResources', reason: 'transient' });
+          log.warn(final ? 'batch failed, attempts exhausted' : 'call failed, will retry', { code: failure.code, attempt: attemptNo });
+          throw action.error;
+        }
+        case 'fail':
+          await failAll(action.error.message);
+          log.error('batch failed permanently', { code: failure.code, attempt: attemptNo, auth: action.auth });
+          throw action.error;
+      }
+    }
+  };
+}
