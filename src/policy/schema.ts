@@ -104,7 +104,7 @@ export const policySchema = mapping({
   metadata: mapping({
     name: z.string(err(POLICY_NAME_RULE)).regex(POLICY_NAME_RE, err(POLICY_NAME_RULE)).describe(`Unique across all policy files: ${POLICY_NAME_RULE}.`),
     description: z.string(err('a string of at most 1024 characters')).max(1024, err('at most 1024 characters')).optional().describe('Free text for humans.'),
-  }, 'metadata with name and optional description'),
+  }, 'metadata with name and optional description').describe('Identifies the policy.'),
   spec: mapping({
     resourceType: z.literal('PeerConnection', err('PeerConnection')).default('PeerConnection').describe('The resource type; only PeerConnection (VPC peering connections).'),
     regions: z.array(z.string(err('a region ID such as cn-hangzhou')).regex(/^[a-z]{2}-[a-z0-9-]{1,40}$/, err('a region ID such as cn-hangzhou')), err('a list of region IDs'))
@@ -117,7 +117,7 @@ export const policySchema = mapping({
     schedule: schedule.default({ every: '10m' }).describe('When the policy runs; default every 10m.'),
     mode: z.enum(['enforce', 'dryRun'], err('enforce or dryRun')).default('enforce').describe('enforce removes tags; dryRun plans, logs and counts but never calls UnTagResources.'),
     limits: limits.default({ maxRemovalsPerRun: 1000 }).describe('Safety limits for one run.'),
-  }, 'the policy spec'),
+  }, 'the policy spec').describe('What the policy does: where, to which resources, what it removes, when.'),
 }, 'a TagPolicy document').meta({
   title: 'tagwarden TagPolicy',
   description: 'A tag policy enforced by tagwarden on Alibaba Cloud VPC peering connections. Reference: policies/README.md',
