@@ -4,10 +4,10 @@ import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
-import { Redis } from 'ioredis';
 import { createEmulatorAdmin, startEmulator } from '../../src/emulator/index.js';
 import { checkState, expectedRemovals } from '../../src/emulator/verify.js';
 import { formatFinding } from '../../src/policy/index.js';
+import { createRedis, deletePrefix } from '../../src/queue/index.js';
 import { runOnce } from '../../src/runtime/index.js';
 import { findOrStartRedis } from './local-redis.js';
 import { printSummary } from './run.js';
@@ -71,23 +71,10 @@ export function demoCommand(): Command {
         process.exitCode = check.ok && !result.failed ? 0 : 1;
       } finally {
         await emulator.close();
-        await deleteKeys(redis.url, `tagwarden-demo-${process.pid}:*`);
+        const cleanup = createRedis(redis.url);
+        await deletePrefix(cleanup, `tagwarden-demo-${process.pid}`).finally(() => cleanup.disconnect());
         redis.stop();
       }
     });
 }
 
-/** Removes the demo's own keys from a Redis that may be shared. */
-async function deleteKeys(url: string, pattern: string): Promise<void> {
-  const redis = new Redis(url, { maxRetriesPerRequest: 1 });
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length) await redis.unlink(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
-}

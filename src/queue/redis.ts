@@ -11,3 +11,15 @@ export function createRedis(url: string, options: { connectionName?: string } = 
     retryStrategy: (times) => Math.min(200 * times, 2_000),
   });
 }
+
+/** Deletes every key under `prefix:` (queues, ledger, limiter state): for demos and tests sharing a Redis. */
+export async function deletePrefix(redis: Redis, prefix: string): Promise<number> {
+  let cursor = '0';
+  let deleted = 0;
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length) deleted += await redis.unlink(...keys);
+  } while (cursor !== '0');
+  return deleted;
+}
