@@ -112,8 +112,9 @@ function checkRemove(spec: Record<string, unknown>, report: Report): Array<[numb
         const p = compilePattern(value);
         if ('error' in p) report(path, 'error', p.error, PATTERN_RULE);
       }
+      // A dead condition removes nothing it should not, so it is a warning: the rest of the policy still runs.
       if (!seen.has(key) && !patterns.some((p) => p.test(key)) && remove.all !== true) {
-        report(path, 'error', `condition on '${key}' has no effect: '${key}' is not removed by remove.keys or remove.keyPatterns`, `a key listed in remove.keys or matched by remove.keyPatterns`, true);
+        report(path, 'warning', `condition on '${key}' has no effect: '${key}' is not removed by remove.keys or remove.keyPatterns`, `a key listed in remove.keys or matched by remove.keyPatterns`, true);
       }
     }
   }

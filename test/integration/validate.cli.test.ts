@@ -59,7 +59,7 @@ describe('tagwarden validate', () => {
     expect(lines.some((l) => /^test\/fixtures\/policies-bad\/b-syntax\.yaml:\d+:\d+: error: /.test(l))).toBe(true);
     expect(lines.some((l) => l.startsWith('test/fixtures/policies-bad/c-duplicate.yaml:5:9: error: metadata.name: policy name \'good-neighbour\' is already used'))).toBe(true);
     expect(lines).toContain(`ok good-neighbour (test/fixtures/policies-bad/a-many-errors.yaml:27): enforce, every 10m, cn-shanghai, discovery ListTagResources by key, at most 1000 removals per run`);
-    expect(lines.at(-1)).toMatch(/^1 valid policy in 3 files: \d+ errors, 1 warning$/);
+    expect(lines.at(-1)).toMatch(/^1 valid policy in 3 files: \d+ errors, 2 warnings$/);
   });
 
   it('prints machine-readable findings with --json', async () => {

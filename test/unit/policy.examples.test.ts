@@ -43,6 +43,17 @@ function enforce(resources: Resource[]): Resource[] {
   });
 }
 
+describe('policies/README.md', () => {
+  it('has YAML examples of complete policies that are valid', () => {
+    const readme = readFileSync(join(DIR, 'README.md'), 'utf8');
+    const blocks = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1] ?? '').filter((b) => b.includes('apiVersion:'));
+    expect(blocks.length).toBeGreaterThan(0);
+    const result = compilePolicies(blocks.map((text, i) => ({ file: `README block ${i}`, text })), NOW);
+    expect(result.findings).toEqual([]);
+    expect(result.policies).toHaveLength(blocks.length);
+  });
+});
+
 describe('the shipped example policies', () => {
   it('are all valid, without warnings', () => {
     expect(findings).toEqual([]);
