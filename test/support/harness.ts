@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { stringify } from 'yaml';
+import { loadConfig, type AppConfig, type AppConfigInput } from '../../src/config/index.js';
 import { createRedis, deletePrefix } from '../../src/queue/index.js';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -152,4 +153,45 @@ export async function eventually<T>(check: () => Promise<T | undefined>, timeout
     if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }
+}
+
+/** A validated config for in-process runs against an emulator, on its own prefix, with fast retries. */
+export function testConfig(options: {
+  emulatorUrl: string;
+  prefix: string;
+  policiesDir?: string;
+  regions?: readonly string[];
+  overrides?: Partial<AppConfigInput>;
+}): AppConfig {
+  return loadConfig(
+    { HOME: process.env.HOME ?? '/tmp', ALIBABA_CLOUD_ECS_METADATA_DISABLED: 'true' },
+    {
+      redisUrl: REDIS_URL,
+      endpoint: options.emulatorUrl,
+      queuePrefix: options.prefix,
+      regions: (options.regions ?? ['cn-hangzhou', 'cn-shanghai', 'cn-beijing']).join(',') as never,
+      policiesDir: options.policiesDir ?? join(REPO_ROOT, 'policies'),
+      retryBaseMs: 20,
+      retryMaxMs: 200,
+      stalledIntervalMs: 2_000,
+      lockDurationMs: 3_000,
+      httpHost: '127.0.0.1',
+      httpPort: 0,
+      ...options.overrides,
+    },
+  );
+}
+
+/** ClientTokens that the emulator saw with two different parameter sets (must be empty). */
+export function tokensReusedWithOtherParams(calls: ReadonlyArray<{ action: string; clientToken?: string | null; params: unknown }>): string[] {
+  const seen = new Map<string, string>();
+  const bad = new Set<string>();
+  for (const call of calls) {
+    if (call.action !== 'UnTagResources' || !call.clientToken) continue;
+    const params = JSON.stringify(call.params);
+    const first = seen.get(call.clientToken);
+    if (first === undefined) seen.set(call.clientToken, params);
+    else if (first !== params) bad.add(call.clientToken);
+  }
+  return [...bad];
 }

@@ -1,0 +1,200 @@
+// The failure table end to end: 5xx, resets, apply-then-drop, HTML 502, throttling, resources deleted mid-run.
+import { afterEach, describe, expect, it } from 'vitest';
+import { createEmulatorAdmin, startEmulator, type RunningEmulator } from '../../src/emulator/index.js';
+import { checkState, expectedRemovals } from '../../src/emulator/verify.js';
+import { createMemoryLogger } from '../../src/logging/index.js';
+import { compilePolicies } from '../../src/policy/index.js';
+import { createPolicyScheduler } from '../../src/scheduler/index.js';
+import { createCore, runOnce } from '../../src/runtime/index.js';
+import { createProducer, scanJobOptions } from '../../src/queue/index.js';
+import { readPolicySources } from '../../src/policy-files/index.js';
+import {
+  EMULATOR_KEYS,
+  cleanupPrefix,
+  eventually,
+  policyDoc,
+  testConfig,
+  tokensReusedWithOtherParams,
+  uniquePrefix,
+  writePolicies,
+} from '../support/harness.js';
+
+const REGIONS = ['cn-hangzhou', 'cn-shanghai'];
+const HUGE = { UnTagResources: 1e6, TagResources: 1e6, ListTagResources: 1e6, ListVpcPeerConnections: 1e6, GetVpcPeerConnectionAttribute: 1e6 };
+const TEMP = policyDoc('strip-temporary', {
+  regions: REGIONS,
+  remove: { keyPatterns: ['tmp-*', '/^scratch-\\d+$/'] },
+  keep: ['owner'],
+  schedule: { every: '10m' },
+  limits: { maxRemovalsPerRun: 100_000 },
+});
+const FINANCE = policyDoc('legacy-finance', {
+  regions: REGIONS,
+  remove: { keys: ['FinanceDept', 'legacy-billing-code'] },
+  schedule: { every: '10m' },
+  limits: { maxRemovalsPerRun: 100_000 },
+});
+
+describe('pipeline failures', () => {
+  let emulator: RunningEmulator | undefined;
+  const prefixes: string[] = [];
+  afterEach(async () => {
+    await emulator?.close();
+    for (const p of prefixes.splice(0)) await cleanupPrefix(p);
+  });
+
+  async function setup(count: number, quotas: Record<string, number> = HUGE) {
+    emulator = await startEmulator({ generate: { count, seed: 11, regions: REGIONS }, quotas });
+    const prefix = uniquePrefix('fail');
+    prefixes.push(prefix);
+    return { admin: createEmulatorAdmin(emulator.url), prefix, url: emulator.url };
+  }
+
+  it('retries 5xx, resets, HTML 502 and apply-then-drop with the same token, removing each tag once', async () => {
+    const { admin, prefix, url } = await setup(1_500);
+    await admin.setFaults({
+      serviceUnavailable: 0.15,
+      internalError: 0.05,
+      reset: 0.1,
+      applyThenDrop: 0.1,
+      html502: 0.05,
+      actions: ['UnTagResources'],
+      seed: 5,
+    });
+    const dir = writePolicies([TEMP, FINANCE]);
+    const config = testConfig({ emulatorUrl: url, prefix, regions: REGIONS, policiesDir: dir, overrides: { quotas: HUGE, retryAttempts: 40, retryBaseMs: 1, retryMaxMs: 20 } });
+    const { logger } = createMemoryLogger({ level: 'warn', secrets: [] });
+    const now = new Date();
+    const before = (await admin.getState()).resources;
+    const result = await runOnce(config, { policiesPaths: [dir], credentials: EMULATOR_KEYS, logger, now: () => now });
+    expect(result.failed).toBe(false);
+    const after = (await admin.getState()).resources;
+    const check = checkState(before, after, expectedRemovals(before, result.policies, now));
+    expect(check.notRemoved).toEqual([]);
+    expect(check.wronglyRemoved).toEqual([]);
+    const stats = await admin.getStats();
+    expect(stats.faults.applyThenDrop ?? 0).toBeGreaterThan(0);
+    expect(stats.faults.reset ?? 0).toBeGreaterThan(0);
+    expect(stats.byAction.UnTagResources?.replayed ?? 0).toBeGreaterThan(0);
+    // Each tag was removed by exactly one applied call: the retries after apply-then-drop changed nothing.
+    expect(stats.byAction.UnTagResources?.tagsRemoved).toBe(check.removed);
+    expect(result.summary.reduce((n, s) => n + s.removed, 0)).toBe(check.removed);
+    const { calls } = await admin.getCalls({ action: 'UnTagResources' });
+    expect(tokensReusedWithOtherParams(calls)).toEqual([]);
+  }, 120_000);
+
+  it('waits out throttling without spending attempts', async () => {
+    // The emulator allows 15 calls per second per region; tagwarden is told the quota is far higher, so it
+    // is throttled, and with one attempt per batch any attempt spent on throttling would fail the batch.
+    const { admin, prefix, url } = await setup(600, { ...HUGE, UnTagResources: 15 });
+    await admin.setQuotas({ windowMs: 1_000 });
+    const dir = writePolicies([TEMP]);
+    const config = testConfig({
+      emulatorUrl: url,
+      prefix,
+      regions: REGIONS,
+      policiesDir: dir,
+      overrides: { quotas: { ...HUGE, UnTagResources: 200 }, quotaWindowMs: 1_000, retryAttempts: 1 },
+    });
+    const { logger } = createMemoryLogger({ level: 'warn', secrets: [] });
+    const now = new Date();
+    const before = (await admin.getState()).resources;
+    const result = await runOnce(config, { policiesPaths: [dir], credentials: EMULATOR_KEYS, logger, now: () => now });
+    expect(result.failed).toBe(false);
+    const stats = await admin.getStats();
+    expect(stats.byAction.UnTagResources?.codes['Throttling.User'] ?? 0).toBeGreaterThan(0);
+    const check = checkState(before, (await admin.getState()).resources, expectedRemovals(before, result.policies, now));
+    expect(check.ok).toBe(true);
+    expect(check.removed).toBeGreaterThan(50);
+  }, 120_000);
+
+  it('finishes a batch for the resources that still exist when some were deleted after the scan', async () => {
+    const { admin, prefix, url } = await setup(1_000);
+    const dir = writePolicies([FINANCE]);
+    // Scan with workers for an unrelated region only, so the batches wait in their queues.
+    const scanOnly = createCore(testConfig({ emulatorUrl: url, prefix, regions: ['eu-west-1'], policiesDir: dir, overrides: { quotas: HUGE } }), {
+      credentials: EMULATOR_KEYS,
+      logger: createMemoryLogger({ level: 'warn', secrets: [] }).logger,
+    });
+    const scanWorkers = scanOnly.createWorkers();
+    scanWorkers.start();
+    const read = await readPolicySources([dir]);
+    const now = new Date();
+    const [policy] = compilePolicies(read.sources, now).policies;
+    const scheduler = createPolicyScheduler({ queue: scanOnly.scanQueue, scanJobOptions: scanJobOptions({ attempts: 1, completedRetentionHours: 1, failedRetentionDays: 1 }), logger: scanOnly.logger });
+    const runId = 'notfound-run';
+    await scheduler.scanNow(policy!, 'once', runId);
+    const planned = await eventually(async () => {
+      const summary = await scanOnly.ledger.summary(runId);
+      return summary[0]?.scans === REGIONS.length ? summary[0] : undefined;
+    });
+    await scanWorkers.close();
+    await scanOnly.close();
+    expect(planned.batches).toBeGreaterThan(5);
+
+    // Delete every third resource that carries a targeted key, then let the untag workers run.
+    const before = (await admin.getState()).resources;
+    const targeted = before.filter((r) => 'FinanceDept' in r.tags || 'legacy-billing-code' in r.tags);
+    const deleted = targeted.filter((_, i) => i % 3 === 0).map((r) => r.id);
+    await admin.deleteResources(deleted);
+    const core = createCore(testConfig({ emulatorUrl: url, prefix, regions: REGIONS, policiesDir: dir, overrides: { quotas: HUGE } }), {
+      credentials: EMULATOR_KEYS,
+      logger: createMemoryLogger({ level: 'warn', secrets: [] }).logger,
+    });
+    const workers = core.createWorkers();
+    workers.start();
+    try {
+      await eventually(async () => ((await core.ledger.pending(runId)) === 0 ? true : undefined), 60_000);
+      const [summary] = await core.ledger.summary(runId);
+      expect(summary?.failed).toBe(0);
+      expect(summary?.notFound).toBe(deleted.length);
+      const survivors = before.filter((r) => !deleted.includes(r.id));
+      const check = checkState(survivors, (await admin.getState()).resources, expectedRemovals(survivors, [policy!], now));
+      expect(check.ok).toBe(true);
+      expect(summary?.removed).toBe(check.removed);
+      const stats = await admin.getStats();
+      expect(stats.byAction.UnTagResources?.codes['InvalidInstanceIds.NotFound'] ?? 0).toBeGreaterThan(0);
+    } finally {
+      await workers.close();
+      await core.close();
+    }
+  }, 120_000);
+
+  it('reads current tags first for work from other systems, and reports deleted IDs as not found', async () => {
+    const { admin, prefix, url } = await setup(200);
+    const before = (await admin.getState()).resources.filter((r) => r.region === 'cn-hangzhou');
+    const withOwner = before.filter((r) => 'owner' in r.tags).slice(0, 3);
+    const without = before.filter((r) => !('owner' in r.tags)).slice(0, 1);
+    const ids = [...withOwner, ...without].map((r) => r.id);
+    const core = createCore(testConfig({ emulatorUrl: url, prefix, regions: ['cn-hangzhou'], overrides: { quotas: HUGE } }), {
+      credentials: EMULATOR_KEYS,
+      logger: createMemoryLogger({ level: 'warn', secrets: [] }).logger,
+    });
+    const producer = createProducer({ connection: core.redis, prefix, account: core.config.accountId });
+    const workers = core.createWorkers();
+    workers.start();
+    try {
+      const { jobIds } = await producer.untag({ region: 'cn-hangzhou', resourceIds: [...ids, 'pcc-deleted0000000000'], tagKeys: ['owner'], reason: 'test' });
+      expect(jobIds).toHaveLength(1);
+      const job = await eventually(async () => {
+        const j = await core.queueFor('cn-hangzhou').getJob(jobIds[0]!);
+        return (await j?.getState()) === 'completed' ? j : undefined;
+      });
+      const result = job!.returnvalue as { outcome: string; removed: number; resources: Record<string, { outcome: string }> };
+      expect(result.outcome).toBe('succeeded');
+      expect(result.removed).toBe(3);
+      expect(result.resources['pcc-deleted0000000000']?.outcome).toBe('not_found');
+      expect(result.resources[without[0]!.id]?.outcome).toBe('nothing_to_remove');
+      for (const r of withOwner) expect(result.resources[r.id]?.outcome).toBe('removed');
+      const after = await admin.getState({ ids });
+      for (const r of after.resources) expect('owner' in r.tags).toBe(false);
+      // One call, for the three resources that carried the key.
+      const { calls } = await admin.getCalls({ action: 'UnTagResources' });
+      expect(calls.filter((c) => c.code === 'OK')).toHaveLength(1);
+    } finally {
+      await workers.close();
+      await producer.close();
+      await core.close();
+    }
+  }, 60_000);
+});
