@@ -1,0 +1,75 @@
+// Typed client of the emulator's admin API (fetch), for tests, benchmarks and the demo.
+// Must not talk to the signed API: that goes through the official SDK like a real client.
+import type {
+  CallLogPage, EmulatorResource, EmulatorStateDoc, EmulatorStats, FaultConfig, GenerateOptions, QuotaState, QuotaUpdate,
+} from './types.js';
+
+/** The admin API of a running emulator. Every method throws an Error on a non-2xx answer. */
+export interface EmulatorAdmin {
+  health(): Promise<{ status: string; resources: number }>;
+  /** The estate, optionally of one region and/or some ids. */
+  getState(filter?: { region?: string; ids?: readonly string[] }): Promise<EmulatorStateDoc>;
+  /** Replaces the whole estate. */
+  putState(doc: EmulatorStateDoc): Promise<{ loaded: number }>;
+  /** Adds or replaces some resources. */
+  upsertResources(resources: EmulatorResource[]): Promise<{ loaded: number }>;
+  /** Removes resources (they answer InvalidInstanceIds.NotFound afterwards). */
+  deleteResources(ids: readonly string[]): Promise<{ removed: number }>;
+  /** Generates an estate; replaces the current one unless `replace` is false. */
+  generate(opts: GenerateOptions & { replace?: boolean }): Promise<{ generated: number }>;
+  getCalls(filter?: { action?: string; since?: number; limit?: number }): Promise<CallLogPage>;
+  clearCalls(): Promise<void>;
+  getStats(): Promise<EmulatorStats>;
+  resetStats(): Promise<void>;
+  getFaults(): Promise<FaultConfig>;
+  /** Replaces the fault config (and restarts its seeded stream). */
+  setFaults(config: FaultConfig): Promise<FaultConfig>;
+  getQuotas(): Promise<QuotaState>;
+  /** Replaces the given quota fields and resets the counters. */
+  setQuotas(update: QuotaUpdate): Promise<QuotaState>;
+  /** Forgets every remembered ClientToken result. */
+  clearClientTokens(): Promise<void>;
+}
+
+/** A typed admin client for the emulator at `url` (e.g. `RunningEmulator.url`). */
+export function createEmulatorAdmin(url: string): EmulatorAdmin {
+  const base = `${url.replace(/\/+$/, '')}/_emulator`;
+  async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await fetch(`${base}${path}`, {
+      method,
+      ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`emulator admin ${method} ${path} failed: ${res.status} ${text}`);
+    return JSON.parse(text) as T;
+  }
+  const qs = (entries: Record<string, string | number | undefined>): string => {
+    const p = new URLSearchParams();
+    for (const [k, v] of Object.entries(entries)) if (v !== undefined) p.set(k, String(v));
+    const s = p.toString();
+    return s === '' ? '' : `?${s}`;
+  };
+  return {
+    health: () => call('GET', '/health'),
+    getState: (filter = {}) => call('GET', `/state${qs({ region: filter.region, ids: filter.ids?.join(',') })}`),
+    putState: (doc) => call('PUT', '/state', doc),
+    upsertResources: (resources) => call('POST', '/resources', { resources }),
+    deleteResources: (ids) => call('DELETE', `/resources${qs({ ids: ids.join(',') })}`),
+    generate: (opts) => call('POST', '/generate', opts),
+    getCalls: (filter = {}) => call('GET', `/calls${qs({ action: filter.action, since: filter.since, limit: filter.limit })}`),
+    clearCalls: async () => {
+      await call('DELETE', '/calls');
+    },
+    getStats: () => call('GET', '/stats'),
+    resetStats: async () => {
+      await call('DELETE', '/stats');
+    },
+    getFaults: () => call('GET', '/faults'),
+    setFaults: (config) => call('PUT', '/faults', config),
+    getQuotas: () => call('GET', '/quotas'),
+    setQuotas: (update) => call('PUT', '/quotas', update),
+    clearClientTokens: async () => {
+      await call('DELETE', '/client-tokens');
+    },
+  };
+}

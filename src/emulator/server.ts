@@ -1,0 +1,266 @@
+// The HTTP face of the emulator (node:http): parses RPC requests, runs the gateway checks in order
+// (action/version, signature, quota, faults, ClientToken) and the action, records every call.
+import { randomUUID } from 'node:crypto';
+import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { API_NAMES, type ApiName } from '../model.js';
+import { type PreparedCall, prepareAction } from './actions.js';
+import { handleAdmin } from './admin.js';
+import { ApiFailure, missing } from './api-errors.js';
+import { type SignedRequest, V2_COMMON_PARAMS, header, signatureKind } from './auth.js';
+import { EmulatorCore } from './core.js';
+import type { CallRecord, EmulatorOptions, FaultKind, RunningEmulator } from './types.js';
+
+/** The API version this emulator serves. */
+export const API_VERSION = '2022-01-01';
+/** The HostId of every error body. */
+export const HOST_ID = 'vpcpeer.aliyuncs.com';
+/** Admin routes live under this path and are not signed. */
+export const ADMIN_PREFIX = '/_emulator/';
+
+const MAX_API_BODY = 1 << 20;
+const MAX_ADMIN_BODY = 512 << 20;
+const HTML_502 =
+  '<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n' +
+  '<hr><center>Tengine</center>\r\n</body>\r\n</html>\r\n';
+
+class BodyTooLarge extends Error {}
+
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw new BodyTooLarge();
+    chunks.push(chunk);
+  }
+  return chunks.length === 1 ? (chunks[0] ?? Buffer.alloc(0)) : Buffer.concat(chunks);
+}
+
+/**
+ * Splits `a=1&b=2` into decoded pairs. In a query `+` is a literal plus (the SDKs encode spaces as %20);
+ * in a form body `+` is a space. Throws ApiFailure on malformed percent-encoding.
+ */
+export function decodePairs(text: string, plusIsSpace: boolean): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (text === '') return out;
+  for (const part of text.split('&')) {
+    if (part === '') continue;
+    const eq = part.indexOf('=');
+    const rawKey = eq < 0 ? part : part.slice(0, eq);
+    const rawValue = eq < 0 ? '' : part.slice(eq + 1);
+    try {
+      const key = decodeURIComponent(plusIsSpace ? rawKey.replace(/\+/g, ' ') : rawKey);
+      out[key] = decodeURIComponent(plusIsSpace ? rawValue.replace(/\+/g, ' ') : rawValue);
+    } catch {
+      throw new ApiFailure('InvalidParameter', 'The request contains malformed percent-encoding.');
+    }
+  }
+  return out;
+}
+
+function sendJson(res: ServerResponse, status: number, json: string, requestId: string): void {
+  res.writeHead(status, {
+    'content-type': 'application/json;charset=utf-8',
+    'content-length': Buffer.byteLength(json),
+    'x-acs-request-id': requestId,
+  });
+  res.end(json);
+}
+
+/** The JSON error body of reference §1.8. */
+export function errorBody(requestId: string, code: string, message: string): string {
+  return JSON.stringify({
+    RequestId: requestId,
+    HostId: HOST_ID,
+    Code: code,
+    Message: message,
+    Recommend: `https://api.aliyun.com/troubleshoot?q=${encodeURIComponent(code)}&product=VpcPeer&requestId=${requestId}`,
+  });
+}
+
+function businessParams(params: Readonly<Record<string, string>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(params)) if (!V2_COMMON_PARAMS.has(k)) out[k] = v;
+  return out;
+}
+
+/** Handles one API request end to end; never throws. */
+async function handleApi(core: EmulatorCore, req: IncomingMessage, res: ServerResponse, path: string, rawQuery: string): Promise<void> {
+  const rec: CallRecord = {
+    seq: core.log.nextSeq(),
+    at: core.now(),
+    action: '',
+    region: '',
+    params: {},
+    clientToken: null,
+    status: 0,
+    code: '',
+    applied: false,
+    removed: 0,
+    added: 0,
+    replayed: false,
+    fault: null,
+    requestId: randomUUID().toUpperCase(),
+    accessKeyId: null,
+    signature: null,
+  };
+  let fault: FaultKind | null = null;
+  const drop = (): void => {
+    rec.status = 0;
+    req.socket.destroy();
+  };
+  try {
+    let body: Buffer;
+    try {
+      body = await readBody(req, MAX_API_BODY);
+    } catch (err) {
+      if (err instanceof BodyTooLarge) throw new ApiFailure('InvalidParameter', 'The request body is too large.');
+      throw err;
+    }
+    const query = decodePairs(rawQuery, false);
+    const contentType = header(req.headers, 'content-type') ?? '';
+    const bodyParams = contentType.toLowerCase().startsWith('application/x-www-form-urlencoded')
+      ? decodePairs(body.toString('utf8'), true)
+      : {};
+    const sreq: SignedRequest = { method: req.method ?? 'GET', path, query, body, params: { ...query, ...bodyParams }, headers: req.headers };
+    const kind = signatureKind(sreq);
+    rec.signature = kind;
+    rec.accessKeyId = core.auth.claimedKey(sreq);
+    const action = (kind === 'v3' ? header(req.headers, 'x-acs-action') : (sreq.params['Action'] ?? header(req.headers, 'x-acs-action'))) ?? '';
+    const version = (kind === 'v3' ? header(req.headers, 'x-acs-version') : (sreq.params['Version'] ?? header(req.headers, 'x-acs-version'))) ?? '';
+    const params = businessParams(sreq.params);
+    rec.action = action;
+    rec.params = params;
+    rec.region = params['RegionId'] ?? '';
+    if (path !== '/' || (sreq.method !== 'GET' && sreq.method !== 'POST')) {
+      throw new ApiFailure('InvalidAction.NotFound', 'Specified api is not found, please check your url and method.');
+    }
+    if (action === '') throw missing('Action');
+    if (!(API_NAMES as readonly string[]).includes(action)) {
+      throw new ApiFailure('InvalidAction.NotFound', `Specified api "${action}" is not found, please check your url and method.`);
+    }
+    if (version === '') throw missing('Version');
+    if (version !== API_VERSION) throw new ApiFailure('InvalidVersion', `Specified version "${version}" is not valid; use ${API_VERSION}.`);
+    const api = action as ApiName;
+
+    const auth = core.auth.verify(sreq);
+    rec.accessKeyId = auth.accessKeyId;
+
+    if (!core.quotas.admit(rec.region, api)) {
+      throw new ApiFailure('Throttling.User', 'Request was denied due to user flow control.');
+    }
+    const draw = core.faults.draw(api, rec.region);
+    fault = draw.fault;
+    rec.fault = fault;
+    if (draw.delayMs > 0) await sleep(draw.delayMs);
+    switch (fault) {
+      case 'serviceUnavailable':
+        throw new ApiFailure('ServiceUnavailable', 'The request has failed due to a temporary failure of the server.');
+      case 'internalError':
+        throw new ApiFailure('InternalError', 'The request processing has failed due to some unknown error, exception or failure.');
+      case 'throttle':
+        throw new ApiFailure('Throttling.User', 'Request was denied due to user flow control.');
+      case 'reset':
+        rec.code = 'Fault.Reset';
+        drop();
+        return;
+      case 'html502':
+        rec.status = 502;
+        rec.code = 'Fault.Html502';
+        res.writeHead(502, { 'content-type': 'text/html', 'content-length': Buffer.byteLength(HTML_502) });
+        res.end(HTML_502);
+        return;
+      default:
+        break;
+    }
+
+    const prepared: PreparedCall = prepareAction(api, params, core);
+    rec.params = prepared.normalized;
+    rec.clientToken = prepared.clientToken ?? null;
+    const fingerprint = JSON.stringify(prepared.normalized);
+    const tokenKey = prepared.clientToken === undefined ? undefined : `${api}\n${prepared.clientToken}`;
+    const remembered = tokenKey === undefined ? undefined : core.tokens.get(tokenKey);
+    if (remembered !== undefined) {
+      if (remembered.fingerprint !== fingerprint) {
+        throw new ApiFailure('IdempotentParameterMismatch', 'The ClientToken was used before with different parameters.');
+      }
+      rec.replayed = true;
+      rec.code = 'OK';
+      rec.requestId = (JSON.parse(remembered.json) as { RequestId: string }).RequestId;
+      if (fault === 'applyThenDrop') return drop();
+      rec.status = 200;
+      sendJson(res, 200, remembered.json, rec.requestId);
+      return;
+    }
+    const out = prepared.run();
+    rec.applied = true;
+    rec.removed = out.removed;
+    rec.added = out.added;
+    rec.code = 'OK';
+    const json = JSON.stringify({ RequestId: rec.requestId, ...out.body });
+    if (tokenKey !== undefined) core.tokens.set(tokenKey, { fingerprint, json });
+    if (fault === 'applyThenDrop') return drop();
+    rec.status = 200;
+    sendJson(res, 200, json, rec.requestId);
+  } catch (err) {
+    const failure = err instanceof ApiFailure ? err : new ApiFailure('InternalError', 'The emulator failed to process the request.');
+    rec.status = failure.status;
+    rec.code = failure.code;
+    if (fault === 'applyThenDrop') return drop();
+    if (!res.headersSent && !res.destroyed) sendJson(res, failure.status, errorBody(rec.requestId, failure.code, failure.message), rec.requestId);
+  } finally {
+    core.record(rec);
+  }
+}
+
+/**
+ * Starts a VpcPeer 2022-01-01 emulator on node:http. Resolves once it listens; `close()` stops it and
+ * drops open connections.
+ */
+export async function startEmulator(options: EmulatorOptions = {}): Promise<RunningEmulator> {
+  const core = new EmulatorCore(options);
+  const server = createServer({ keepAliveTimeout: 5_000 }, (req, res) => {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    const rawQuery = q < 0 ? '' : url.slice(q + 1);
+    const work = path.startsWith(ADMIN_PREFIX) || path === ADMIN_PREFIX.slice(0, -1)
+      ? readBody(req, MAX_ADMIN_BODY).then((body) => handleAdmin(core, req, res, path, rawQuery, body))
+      : handleApi(core, req, res, path, rawQuery);
+    work.catch((err: unknown) => {
+      if (!res.headersSent && !res.destroyed) {
+        const tooLarge = err instanceof BodyTooLarge;
+        res.writeHead(tooLarge ? 413 : 500, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: tooLarge ? 'body too large' : err instanceof Error ? err.message : String(err) }));
+      } else {
+        res.destroy();
+      }
+    });
+  });
+  server.on('clientError', (_err, socket) => socket.destroy());
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const urlHost = host.includes(':') ? `[${host}]` : host;
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${urlHost}:${port}`,
+    host,
+    port,
+    close(): Promise<void> {
+      closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,193 @@
+// Public types of the VpcPeer emulator: options, fault config, state document, call log and stats.
+import type { ApiName } from '../model.js';
+
+/** An access key the emulator accepts. */
+export interface EmulatorCredential {
+  readonly accessKeyId: string;
+  readonly accessKeySecret: string;
+}
+
+/** Fault injection, drawn once per signed API call after the signature check. Probabilities 0..1. */
+export interface FaultConfig {
+  /** HTTP 503 `ServiceUnavailable`, change not applied. */
+  serviceUnavailable?: number;
+  /** HTTP 500 `InternalError`, change not applied. */
+  internalError?: number;
+  /** Destroy the socket without a response; change NOT applied. */
+  reset?: number;
+  /** Apply the change (and remember the ClientToken result), then destroy the socket. */
+  applyThenDrop?: number;
+  /** HTTP 502 with an HTML body (what a broken load balancer answers), change not applied. */
+  html502?: number;
+  /** HTTP 400 `Throttling.User` regardless of the quota, change not applied. */
+  throttle?: number;
+  /** Added before responding (also to failed calls). */
+  latencyMs?: number;
+  /** Uniform extra latency in [0, jitterMs). */
+  jitterMs?: number;
+  /** Limit faults and latency to these actions (default all). */
+  actions?: ApiName[];
+  /** Limit faults and latency to these regions (default all). */
+  regions?: string[];
+  /** Seed of the fault draws: the same call sequence draws the same faults. */
+  seed?: number;
+}
+
+/** Deterministic estate generation. */
+export interface GenerateOptions {
+  count: number;
+  seed: number;
+  /** Default cn-hangzhou, cn-shanghai, cn-beijing; resource i lives in regions[i % length]. */
+  regions?: string[];
+}
+
+/** One VPC peering connection as the admin API reads and writes it. */
+export interface EmulatorResource {
+  id: string;
+  region: string;
+  tags: Record<string, string>;
+  name?: string;
+  description?: string;
+  /** Creating | Accepting | Updating | Rejected | Expired | Activated | Deleting | Deleted. */
+  status?: string;
+  /** Normal | FinancialLocked. */
+  bizStatus?: string;
+  vpcId?: string;
+  acceptingVpcId?: string;
+  acceptingRegionId?: string;
+  acceptingOwnerUid?: number;
+  resourceGroupId?: string;
+  ownerId?: number;
+  /** Mbps; -1 means unlimited. */
+  bandwidth?: number;
+  /** ISO-8601 UTC, `yyyy-MM-ddTHH:mm:ssZ`. */
+  gmtCreate?: string;
+  gmtModified?: string;
+  /** Set only while Accepting or Expired. */
+  gmtExpired?: string | null;
+}
+
+/** The shape of `GET/PUT /_emulator/state` and of `EmulatorOptions.fixture`. */
+export interface EmulatorStateDoc {
+  resources: EmulatorResource[];
+}
+
+/** Options of `startEmulator`. Every field is optional. */
+export interface EmulatorOptions {
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** 0 (default) picks an ephemeral port. */
+  port?: number;
+  /** Default `[{accessKeyId: 'tagwarden-test', accessKeySecret: 'tagwarden-test-secret'}]`. */
+  credentials?: EmulatorCredential[];
+  /** Generate a deterministic estate (after `fixture`, if both are given). */
+  generate?: GenerateOptions;
+  /** Initial state, same shape as `GET /_emulator/state`. */
+  fixture?: EmulatorStateDoc;
+  /** Calls per window per (region, action); defaults to DOCUMENTED_QUOTAS. */
+  quotas?: Partial<Record<ApiName, number>>;
+  /** Per-region overrides of `quotas`. */
+  regionQuotas?: Record<string, Partial<Record<ApiName, number>>>;
+  /** Default 60000; fixed windows aligned to the epoch. */
+  quotaWindowMs?: number;
+  /** How long successful ClientToken results are remembered; default 24 h. */
+  clientTokenTtlMs?: number;
+  /** How long signature nonces are remembered; default 15 min. */
+  nonceTtlMs?: number;
+  faults?: FaultConfig;
+  /** Cap on `/_emulator/calls` entries, oldest dropped first; default 200000. */
+  maxCallLog?: number;
+  /** Clock (epoch ms), for tests. */
+  now?: () => number;
+}
+
+/** A started emulator. `close()` is idempotent. */
+export interface RunningEmulator {
+  /** `http://host:port`, no trailing slash. */
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/** One API call as the emulator saw it (`GET /_emulator/calls`). */
+export interface CallRecord {
+  /** Increases by one per API call, from 1. */
+  seq: number;
+  /** Epoch ms when the call arrived. */
+  at: number;
+  /** The action asked for (may be unknown or empty when the request was malformed). */
+  action: string;
+  /** RegionId of the call, or '' when it had none. */
+  region: string;
+  /** Normalised business parameters (never signature parameters). */
+  params: Record<string, unknown>;
+  clientToken: string | null;
+  /** HTTP status sent; 0 when the socket was destroyed without a response. */
+  status: number;
+  /** `OK` on success, else the error code. */
+  code: string;
+  /** Whether the call changed (or, for reads, served) state. False when replayed or failed. */
+  applied: boolean;
+  /** Tags actually removed by this call (0 when replayed or failed). */
+  removed: number;
+  /** Tags actually added or overwritten by this call. */
+  added: number;
+  /** True when a ClientToken replay answered the call. */
+  replayed: boolean;
+  /** The injected fault, if any. */
+  fault: FaultKind | null;
+  requestId: string;
+  accessKeyId: string | null;
+  /** 'v2' | 'v3' | null (unsigned or unparseable). */
+  signature: 'v2' | 'v3' | null;
+}
+
+/** The fault kinds `FaultConfig` can inject. */
+export type FaultKind = 'serviceUnavailable' | 'internalError' | 'reset' | 'applyThenDrop' | 'html502' | 'throttle';
+
+/** `GET /_emulator/calls` body. */
+export interface CallLogPage {
+  calls: CallRecord[];
+  /** How many records were dropped because of `maxCallLog`. */
+  dropped: number;
+}
+
+/** Counters of one scope (all, one action, one region). */
+export interface CallCounters {
+  total: number;
+  /** By code: `OK`, `Throttling.User`, ... */
+  codes: Record<string, number>;
+  applied: number;
+  replayed: number;
+  tagsRemoved: number;
+  tagsAdded: number;
+}
+
+/** `GET /_emulator/stats` body. */
+export interface EmulatorStats extends CallCounters {
+  byAction: Record<string, CallCounters>;
+  byRegion: Record<string, CallCounters & { byAction: Record<string, CallCounters> }>;
+  /** Tags removed per region. */
+  tagsRemovedByRegion: Record<string, number>;
+  /** Injected faults by kind. */
+  faults: Record<string, number>;
+  /** Live resources per region. */
+  resources: Record<string, number>;
+}
+
+/** `PUT /_emulator/quotas` body; fields given replace the current ones and reset the counters. */
+export interface QuotaUpdate {
+  quotas?: Partial<Record<ApiName, number>>;
+  regionQuotas?: Record<string, Partial<Record<ApiName, number>>>;
+  windowMs?: number;
+}
+
+/** `GET /_emulator/quotas` body. */
+export interface QuotaState {
+  quotas: Record<ApiName, number>;
+  regionQuotas: Record<string, Partial<Record<ApiName, number>>>;
+  windowMs: number;
+  /** Calls counted in the current window, by `region|action`. */
+  current: Record<string, number>;
+}
