@@ -119,8 +119,11 @@ export async function startDaemon(config: AppConfig, options: RuntimeOptions = {
   workers.start();
   const reload = (read?: Parameters<typeof policySet.reload>[0]) =>
     policySet.reload(read).catch((err: unknown) => logger.error('policy reload failed, will retry', { err }));
-  await reload();
+  const first = await readPolicySources([config.policiesDir]);
+  await reload(first);
+  // The first read is the watcher's baseline, so a change made between the two is not missed.
   const watcher: PolicyWatcher = watchPolicySources([config.policiesDir], (read) => void reload(read), {
+    baseline: first,
     pollMs: config.policyPollMs,
     onError: (err) => logger.error('policy watch error', { err }),
   });
