@@ -77,7 +77,7 @@ describe('daemon lifecycle', () => {
     await eventually(async () => (checkState(before, (await admin.getState()).resources, removals).ok ? true : undefined), 90_000, 250);
     await eventually(async () => {
       const counts = await queue.getJobCounts('waiting', 'active', 'delayed');
-      return counts.waiting + counts.active + counts.delayed === 0 ? true : undefined;
+      return (counts.waiting ?? 0) + (counts.active ?? 0) + (counts.delayed ?? 0) === 0 ? true : undefined;
     }, 30_000);
   }
 
