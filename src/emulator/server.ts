@@ -218,6 +218,21 @@ async function handleApi(core: EmulatorCore, req: IncomingMessage, res: ServerRe
 /**
  * Starts a VpcPeer 2022-01-01 emulator on node:http. Resolves once it listens; `close()` stops it and
  * drops open connections.
+ *
+ * Checks run in gateway order: Action/Version, signature (V3 header or V2 parameters, 15 min clock skew,
+ * nonce reuse), quota of (RegionId, action), injected fault, parameters, ClientToken, then the action.
+ * Choices where the reference is silent or split (status codes: see EMULATOR_ERRORS):
+ * - UnTagResources: an absent key is not an error; an empty key matches nothing; `All=true` removes every
+ *   tag except system tags (`acs:*`), also when keys are listed; neither keys nor `All=true` is MissingParameter.
+ * - System tags are listed by the List actions but can never be attached or removed through the API.
+ * - Unknown IDs fail the whole call with InvalidInstanceIds.NotFound (also in ListTagResources); IDs of
+ *   another region are unknown.
+ * - ListTagResources with tag filters lists only the filtered keys of matching resources; with IDs alone,
+ *   every tag. ListVpcPeerConnections without RegionId lists every region (sorted) in one paging sequence;
+ *   a filtered listing's TotalCount is counted on the first page and carried in the NextToken.
+ * - GetVpcPeerConnectionAttribute takes no RegionId; when one is sent, the connection must live there.
+ * - ClientToken: only successful calls are remembered (per action); parameters compare as a normalised set.
+ * - NextToken is bound to the estate: after PUT /_emulator/state or a regeneration it is InvalidParameter.
  */
 export async function startEmulator(options: EmulatorOptions = {}): Promise<RunningEmulator> {
   const core = new EmulatorCore(options);
