@@ -3,7 +3,7 @@ import { Queue } from 'bullmq';
 import pLimit from 'p-limit';
 import { Registry } from 'prom-client';
 import type { Redis } from 'ioredis';
-import { classifyError, createCloudClient, type CloudApi, type CloudHooks } from '../cloud/index.js';
+import { classifyError, createCloudClient, type CloudApi, type CloudClientOptions, type CloudHooks } from '../cloud/index.js';
 import type { AppConfig } from '../config/index.js';
 import { createLogger, type Logger } from '../logging/index.js';
 import { codeLabel, collectProcessMetrics, createMetrics, type Metrics } from '../metrics/index.js';
@@ -113,16 +113,7 @@ export function createCore(config: AppConfig, options: RuntimeOptions = {}): Cor
       }
     },
   };
-  const cloud = createCloudClient(
-    {
-      endpoint: config.endpoint,
-      connectTimeoutMs: config.connectTimeoutMs,
-      readTimeoutMs: config.readTimeoutMs,
-      signatureVersion: config.signatureVersion,
-      ...(options.credentials ? { credentials: options.credentials } : {}),
-    },
-    hooks,
-  );
+  const cloud = createCloudClient(cloudOptionsOf(config, options.credentials), hooks);
   const ledger = createLedger(redis, config.queuePrefix);
   const limit = pLimit(config.concurrency);
 
@@ -175,6 +166,17 @@ export function createCore(config: AppConfig, options: RuntimeOptions = {}): Cor
       await Promise.all(queues().map((q) => q.close().catch(() => undefined)));
       await redis.quit().catch(() => redis.disconnect());
     },
+  };
+}
+
+/** How to reach the cloud, from the config (and explicit keys, e.g. the demo's emulator keys). */
+export function cloudOptionsOf(config: AppConfig, credentials?: RuntimeOptions['credentials']): CloudClientOptions {
+  return {
+    endpoint: config.endpoint,
+    connectTimeoutMs: config.connectTimeoutMs,
+    readTimeoutMs: config.readTimeoutMs,
+    signatureVersion: config.signatureVersion,
+    ...(credentials ? { credentials } : {}),
   };
 }
 

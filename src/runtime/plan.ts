@@ -6,6 +6,7 @@ import { compilePolicies, type PolicyFinding } from '../policy/index.js';
 import { readPolicySources } from '../policy-files/index.js';
 import { createLocalPacer } from '../ratelimit/index.js';
 import { planRegion } from '../worker/index.js';
+import { cloudOptionsOf } from './core.js';
 
 export interface PlanRow {
   policy: string;
@@ -47,16 +48,7 @@ export async function planPolicies(config: AppConfig, options: PlanOptions): Pro
   const compiled = compilePolicies(read.sources, now());
   const findings = [...read.findings, ...compiled.findings];
   const pacer = createLocalPacer({ quotas: config.quotas, windowMs: config.quotaWindowMs, fraction: config.quotaFraction });
-  const cloud = createCloudClient(
-    {
-      endpoint: config.endpoint,
-      connectTimeoutMs: config.connectTimeoutMs,
-      readTimeoutMs: config.readTimeoutMs,
-      signatureVersion: config.signatureVersion,
-      ...(options.credentials ? { credentials: options.credentials } : {}),
-    },
-    { before: (api, region) => pacer.acquire(region, api) },
-  );
+  const cloud = createCloudClient(cloudOptionsOf(config, options.credentials), { before: (api, region) => pacer.acquire(region, api) });
   const rows: PlanRow[] = [];
   for (const policy of compiled.policies) {
     if (options.policy !== undefined && policy.name !== options.policy) continue;

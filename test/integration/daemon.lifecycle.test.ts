@@ -9,7 +9,7 @@ import { createRedis, untagQueueName } from '../../src/queue/index.js';
 import {
   cleanupPrefix,
   eventually,
-  policyDoc,
+  temporaryTagsPolicy,
   spawnTagwarden,
   tagwardenEnv,
   tokensReusedWithOtherParams,
@@ -19,12 +19,7 @@ import {
 } from '../support/harness.js';
 
 const REGION = 'cn-hangzhou';
-const TEMP = policyDoc('strip-temporary', {
-  regions: [REGION],
-  remove: { keyPatterns: ['tmp-*', '/^scratch-\\d+$/'] },
-  schedule: { every: '1h' },
-  limits: { maxRemovalsPerRun: 100_000 },
-});
+const TEMP = temporaryTagsPolicy([REGION]);
 
 describe('daemon lifecycle', () => {
   let emulator: RunningEmulator | undefined;

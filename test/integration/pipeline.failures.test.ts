@@ -12,28 +12,19 @@ import {
   EMULATOR_KEYS,
   cleanupPrefix,
   eventually,
-  policyDoc,
+  financeKeysPolicy,
+  temporaryTagsPolicy,
   testConfig,
+  UNLIMITED_QUOTAS,
   tokensReusedWithOtherParams,
   uniquePrefix,
   writePolicies,
 } from '../support/harness.js';
 
 const REGIONS = ['cn-hangzhou', 'cn-shanghai'];
-const HUGE = { UnTagResources: 1e6, TagResources: 1e6, ListTagResources: 1e6, ListVpcPeerConnections: 1e6, GetVpcPeerConnectionAttribute: 1e6 };
-const TEMP = policyDoc('strip-temporary', {
-  regions: REGIONS,
-  remove: { keyPatterns: ['tmp-*', '/^scratch-\\d+$/'] },
-  keep: ['owner'],
-  schedule: { every: '10m' },
-  limits: { maxRemovalsPerRun: 100_000 },
-});
-const FINANCE = policyDoc('legacy-finance', {
-  regions: REGIONS,
-  remove: { keys: ['FinanceDept', 'legacy-billing-code'] },
-  schedule: { every: '10m' },
-  limits: { maxRemovalsPerRun: 100_000 },
-});
+const HUGE = UNLIMITED_QUOTAS;
+const TEMP = temporaryTagsPolicy(REGIONS);
+const FINANCE = financeKeysPolicy(REGIONS);
 
 describe('pipeline failures', () => {
   let emulator: RunningEmulator | undefined;

@@ -4,10 +4,10 @@ import { createEmulatorAdmin, startEmulator, type RunningEmulator } from '../../
 import { checkState, expectedRemovals } from '../../src/emulator/verify.js';
 import { createMemoryLogger } from '../../src/logging/index.js';
 import { planPolicies, runOnce } from '../../src/runtime/index.js';
-import { EMULATOR_KEYS, cleanupPrefix, testConfig, tokensReusedWithOtherParams, uniquePrefix } from '../support/harness.js';
+import { EMULATOR_KEYS, UNLIMITED_QUOTAS, cleanupPrefix, testConfig, tokensReusedWithOtherParams, uniquePrefix } from '../support/harness.js';
 
 const REGIONS = ['cn-hangzhou', 'cn-shanghai', 'cn-beijing'];
-const HUGE = { UnTagResources: 1e6, TagResources: 1e6, ListTagResources: 1e6, ListVpcPeerConnections: 1e6, GetVpcPeerConnectionAttribute: 1e6 };
+const HUGE = UNLIMITED_QUOTAS;
 
 describe('run --once with the shipped policies', () => {
   let emulator: RunningEmulator | undefined;

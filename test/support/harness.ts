@@ -195,3 +195,32 @@ export function tokensReusedWithOtherParams(calls: ReadonlyArray<{ action: strin
   }
   return [...bad];
 }
+
+/** Quotas so high that neither the emulator nor tagwarden ever paces: for tests about something else. */
+export const UNLIMITED_QUOTAS = {
+  UnTagResources: 1e6,
+  TagResources: 1e6,
+  ListTagResources: 1e6,
+  ListVpcPeerConnections: 1e6,
+  GetVpcPeerConnectionAttribute: 1e6,
+};
+
+/** Removes the generated estate's temporary tags (tmp-*, scratch-<n>): the connections discovery path. */
+export function temporaryTagsPolicy(regions: readonly string[], schedule: Record<string, string> = { every: '1h' }): Record<string, unknown> {
+  return policyDoc('strip-temporary', {
+    regions,
+    remove: { keyPatterns: ['tmp-*', '/^scratch-\\d+$/'] },
+    schedule,
+    limits: { maxRemovalsPerRun: 100_000 },
+  });
+}
+
+/** Removes the generated estate's legacy finance keys: the ListTagResources discovery path. */
+export function financeKeysPolicy(regions: readonly string[], schedule: Record<string, string> = { every: '1h' }): Record<string, unknown> {
+  return policyDoc('legacy-finance', {
+    regions,
+    remove: { keys: ['FinanceDept', 'legacy-billing-code'] },
+    schedule,
+    limits: { maxRemovalsPerRun: 100_000 },
+  });
+}
