@@ -17,7 +17,7 @@ import {
   untagQueueName,
   type Ledger,
 } from '../queue/index.js';
-import { createWorkerPool, type WorkerPool } from '../worker/index.js';
+import { createWorkerPool, jitteredBackoff, type PageRetry, type WorkerPool } from '../worker/index.js';
 
 export interface RuntimeOptions {
   /** Defaults to JSON lines on stdout at the configured level. */
@@ -150,6 +150,7 @@ export function createCore(config: AppConfig, options: RuntimeOptions = {}): Cor
         {
           cloud,
           classify: classifyError,
+          pageRetry: pageRetryOf(config),
           metrics,
           ledger,
           logger,
@@ -177,6 +178,15 @@ export function cloudOptionsOf(config: AppConfig, credentials?: RuntimeOptions['
     readTimeoutMs: config.readTimeoutMs,
     signatureVersion: config.signatureVersion,
     ...(credentials ? { credentials } : {}),
+  };
+}
+
+/** Scans resume a failed page up to the batch retry budget, with the same capped, jittered backoff. */
+export function pageRetryOf(config: AppConfig): PageRetry {
+  return {
+    classify: classifyError,
+    maxFailures: config.retryAttempts,
+    backoff: jitteredBackoff({ baseMs: config.retryBaseMs, maxMs: config.retryMaxMs }),
   };
 }
 

@@ -6,7 +6,7 @@ import { compilePolicies, type PolicyFinding } from '../policy/index.js';
 import { readPolicySources } from '../policy-files/index.js';
 import { createLocalPacer } from '../ratelimit/index.js';
 import { planRegion } from '../worker/index.js';
-import { cloudOptionsOf } from './core.js';
+import { cloudOptionsOf, pageRetryOf } from './core.js';
 
 export interface PlanRow {
   policy: string;
@@ -58,6 +58,7 @@ export async function planPolicies(config: AppConfig, options: PlanOptions): Pro
       const plan = await planRegion(cloud, policy, region, {
         runId: 'plan',
         now: now(),
+        retry: pageRetryOf(config),
         onRemoval: (r: Removal) => {
           naiveCalls += r.all ? 1 : Math.ceil(r.keys.length / MAX_KEYS_PER_CALL);
           if (options.verbose) resources.push({ id: r.resourceId, all: r.all, keys: r.keys });

@@ -11,7 +11,7 @@ import { createUntagProcessor, type UntagDeps } from './untag.js';
 
 export { jitteredBackoff } from './backoff.js';
 export { actionFor, permanentReason, type FailureAction } from './failures.js';
-export { discover, planRegion, type RegionPlan, type ScanResult } from './scan.js';
+export { discover, planRegion, type PageRetry, type RegionPlan, type ScanResult } from './scan.js';
 export type { UntagResult } from './untag.js';
 
 export interface WorkerPoolOptions {

@@ -1,6 +1,6 @@
 // The scan processor: one job = one policy in one region: discover, match, plan, check the cap, enqueue.
 import { UnrecoverableError, type Job, type JobsOptions, type Queue } from 'bullmq';
-import type { CloudApi } from '../cloud/types.js';
+import type { CloudApi, CloudFailure, Page } from '../cloud/types.js';
 import type { Logger } from '../logging/index.js';
 import type { Metrics } from '../metrics/index.js';
 import type { Batch, Removal, Resource } from '../model.js';
@@ -10,6 +10,7 @@ import { ScanJobSchema, describeIssues, safeRunId, type Ledger, type UntagJob } 
 
 export interface ScanDeps {
   cloud: CloudApi;
+  pageRetry: PageRetry;
   metrics: Metrics;
   ledger: Ledger;
   logger: Logger;
@@ -35,11 +36,43 @@ export interface ScanResult {
 
 const ENQUEUE_CHUNK = 500;
 
+/** How a listing resumes after a transient or throttled page: from that page's token, after a pause. */
+export interface PageRetry {
+  classify(err: unknown): CloudFailure;
+  /** Consecutive failed pages before the scan gives up (and the job's own retry takes over). */
+  maxFailures: number;
+  backoff(failures: number): number;
+}
+
+/**
+ * Pages a listing, resuming from the last good page's token when a page fails transiently, so one 503 in a
+ * million-connection scan does not start it over.
+ */
+async function* resumable<T>(open: (startToken?: string) => AsyncIterable<Page<T>>, retry: PageRetry): AsyncIterable<Page<T>> {
+  let token: string | undefined;
+  let failures = 0;
+  for (;;) {
+    try {
+      for await (const page of open(token)) {
+        failures = 0;
+        yield page;
+        token = page.nextToken;
+      }
+      return;
+    } catch (err) {
+      const kind = retry.classify(err).kind;
+      failures += 1;
+      if ((kind !== 'transient' && kind !== 'throttled') || failures > retry.maxFailures) throw err;
+      await new Promise((resolve) => setTimeout(resolve, retry.backoff(failures)));
+    }
+  }
+}
+
 /**
  * Streams candidate resources for a policy in one region, never holding the estate: ListVpcPeerConnections
  * pages, or (for exact keys selected by tags only) ListTagResources per key, merged per resource.
  */
-export async function* discover(cloud: CloudApi, policy: CompiledPolicy, region: string): AsyncIterable<Resource> {
+export async function* discover(cloud: CloudApi, policy: CompiledPolicy, region: string, retry: PageRetry): AsyncIterable<Resource> {
   const plan = discoveryPlan(policy);
   if (plan.kind === 'connections') {
     const { instanceIds, vpcIds, name, resourceGroupId, tags } = plan.filter;
@@ -51,7 +84,7 @@ export async function* discover(cloud: CloudApi, policy: CompiledPolicy, region:
     };
     for (const instanceId of instanceIds ?? [undefined]) {
       const filter = instanceId === undefined ? base : { ...base, instanceId };
-      for await (const page of cloud.listPeerConnections(region, filter)) yield* page.items;
+      for await (const page of resumable((token) => cloud.listPeerConnections(region, filter, token), retry)) yield* page.items;
     }
     return;
   }
@@ -60,7 +93,7 @@ export async function* discover(cloud: CloudApi, policy: CompiledPolicy, region:
   const found = new Map<string, Record<string, string>>();
   for (const key of plan.tagKeys) {
     const tagKeys = [key, ...plan.tags.map((t) => t.key).filter((k) => k !== key)];
-    for await (const page of cloud.listTagResources(region, { tagKeys })) {
+    for await (const page of resumable((token) => cloud.listTagResources(region, { tagKeys }, token), retry)) {
       for (const row of page.items) {
         const tags = found.get(row.resourceId) ?? {};
         tags[row.tagKey] = row.tagValue;
@@ -88,11 +121,11 @@ export async function planRegion(
   cloud: CloudApi,
   policy: CompiledPolicy,
   region: string,
-  options: { runId: string; now: Date; onRemoval?: (removal: Removal) => void; onScanned?: (scanned: number) => void },
+  options: { runId: string; now: Date; retry: PageRetry; onRemoval?: (removal: Removal) => void; onScanned?: (scanned: number) => void },
 ): Promise<RegionPlan> {
   const planner = createBatchPlanner({ policy: policy.name, region, runId: options.runId });
   let scanned = 0;
-  for await (const resource of discover(cloud, policy, region)) {
+  for await (const resource of discover(cloud, policy, region, options.retry)) {
     scanned += 1;
     if (scanned % 1000 === 0) options.onScanned?.(scanned);
     const removal = matchResource(policy, resource, options.now);
@@ -129,7 +162,7 @@ export function createScanProcessor(deps: ScanDeps) {
 
     let plan: RegionPlan;
     try {
-      plan = await planRegion(deps.cloud, policy, region, { runId, now: started });
+      plan = await planRegion(deps.cloud, policy, region, { runId, now: started, retry: deps.pageRetry });
     } catch (err) {
       deps.metrics.policyErrors.inc({ policy: policy.name, reason: 'scan' });
       const final = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);

@@ -74,6 +74,29 @@ describe('pipeline failures', () => {
     expect(tokensReusedWithOtherParams(calls)).toEqual([]);
   }, 120_000);
 
+  it('resumes a scan from the failed page instead of starting it over', async () => {
+    const { admin, prefix, url } = await setup(2_000);
+    await admin.setFaults({ serviceUnavailable: 0.2, reset: 0.05, actions: ['ListVpcPeerConnections', 'ListTagResources'], seed: 3 });
+    const dir = writePolicies([TEMP, FINANCE]);
+    const config = testConfig({ emulatorUrl: url, prefix, regions: REGIONS, policiesDir: dir, overrides: { quotas: HUGE, retryAttempts: 20, retryBaseMs: 1, retryMaxMs: 10 } });
+    const now = new Date();
+    const before = (await admin.getState()).resources;
+    const result = await runOnce(config, { policiesPaths: [dir], credentials: EMULATOR_KEYS, logger: createMemoryLogger({ level: 'warn', secrets: [] }).logger, now: () => now });
+    expect(result.failed).toBe(false);
+    expect(result.summary.every((s) => s.scansFailed === 0 && s.scans === REGIONS.length)).toBe(true);
+    const check = checkState(before, (await admin.getState()).resources, expectedRemovals(before, result.policies, now));
+    expect(check.ok).toBe(true);
+    const stats = await admin.getStats();
+    expect(stats.byAction.ListVpcPeerConnections?.codes.ServiceUnavailable ?? 0).toBeGreaterThan(0);
+    // Every page was read successfully exactly once: nothing restarted from the first page.
+    const { calls } = await admin.getCalls({ action: 'ListVpcPeerConnections' });
+    const pages = calls.filter((c) => c.code === 'OK').map((c) => `${c.region} ${String(c.params.NextToken ?? '')}`);
+    expect(new Set(pages).size).toBe(pages.length);
+    for (const region of REGIONS) {
+      expect(pages.filter((p) => p.startsWith(`${region} `))).toHaveLength(Math.ceil(before.filter((r) => r.region === region).length / 100));
+    }
+  }, 120_000);
+
   it('waits out throttling without spending attempts', async () => {
     // The emulator allows 15 calls per second per region; tagwarden is told the quota is far higher, so it
     // is throttled, and with one attempt per batch any attempt spent on throttling would fail the batch.
