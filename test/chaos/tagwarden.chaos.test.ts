@@ -2,18 +2,25 @@
 // and unauthenticated callers. Every scenario checks the emulator's final state exactly and that no ClientToken was
 // used with two parameter sets; the suite ends with a summary table. Run with `npm run test:chaos`.
 import { randomUUID } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createEmulatorAdmin, type EmulatorAdmin, type RunningEmulator } from '../../src/emulator/index.js';
-import type { CompiledPolicy } from '../../src/policy/index.js';
+import type { ValidateReport } from '../../cmd/commands/validate.js';
+import { compilePolicies, type CompiledPolicy } from '../../src/policy/index.js';
+import { readPolicySources } from '../../src/policy-files/index.js';
 import { createRedis } from '../../src/queue/index.js';
-import { REDIS_URL, cleanupPrefix, eventually, uniquePrefix } from '../support/harness.js';
+import { EMULATOR_KEYS, REDIS_URL, cleanupPrefix, eventually, uniquePrefix } from '../support/harness.js';
 import {
-  chaosEnv, chaosPolicyDir, chaosQueues, compileDir, pendingJobs, scanCount, seededRandom, sleep, startChaosEmulator,
+  REGIONS, chaosEnv, chaosPolicyDir, chaosQueues, compileDir, pendingJobs, scanCount, seededRandom, sleep, startChaosEmulator,
   waitForRunEnd,
 } from './support/cluster.js';
-import { countBy, judgeRun, observedCode, plannedBatches, type RunVerdict } from './support/oracle.js';
-import { isRunning, scrapeMetrics, startDaemon, stopAll, stopProcess, type Daemon } from './support/processes.js';
+import { badJobs, badRequests, mutatePolicies, type BadJob, type BadRequest } from './support/bad-input.js';
+import { countBy, judgeRun, observedCode, plannedBatches, type PlannedBatch, type RunVerdict } from './support/oracle.js';
+import {
+  everythingPrinted, isRunning, processCount, runTagwarden, scrapeMetrics, startDaemon, stopAll, stopProcess, type Daemon,
+} from './support/processes.js';
 import { sumBy } from './support/prom.js';
 import { startTestRedis } from './support/redis-server.js';
 import { renderSummary, type ScenarioRow } from './support/summary.js';
@@ -21,7 +28,19 @@ import { renderSummary, type ScenarioRow } from './support/summary.js';
 const SEED = Number(process.env.CHAOS_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const API_TOKEN = `chaos-api-${randomUUID()}`;
 const rows: ScenarioRow[] = [];
+/** Every secret any process of the suite was given: none may ever be printed. */
+const suiteSecrets: string[] = [API_TOKEN, EMULATOR_KEYS.accessKeySecret];
+let summaryPrinted = false;
+
+/** A summary row that says "not survived" until the scenario fills it in at its end. */
+function begin(scenario: string): ScenarioRow {
+  const row: ScenarioRow = { scenario, faults: '-', survived: false, batchesLost: NaN, batchesDoubled: NaN, tagsWronglyRemoved: NaN, seconds: NaN };
+  rows.push(row);
+  return row;
+}
 const OUTAGE_MS = 20_000;
+const BAD_INPUTS = 1_000;
+const MAX_BODY_BYTES = 65_536;
 
 /** Everything one scenario owns, released in `close` whatever happened. */
 interface Stage {
@@ -56,13 +75,17 @@ async function stage(name: string, options: { count: number; seed: number; redis
 }
 
 /** Reads the final state, the call log and the planned batches, and judges them. */
-async function judge(s: Stage, before: Awaited<ReturnType<EmulatorAdmin['getState']>>['resources']): Promise<RunVerdict> {
+async function judge(
+  s: Stage,
+  before: Awaited<ReturnType<EmulatorAdmin['getState']>>['resources'],
+  keep: (batch: PlannedBatch) => boolean = () => true,
+): Promise<RunVerdict> {
   const redis = createRedis(s.redisUrl, { connectionName: 'tagwarden-chaos-judge' });
   const queues = chaosQueues(redis, s.prefix);
   try {
     const [after, log, batches] = await Promise.all([s.admin.getState(), s.admin.getCalls(), plannedBatches(queues.untag.values())]);
     expect(log.dropped, 'the emulator call log dropped records').toBe(0);
-    return judgeRun({ before, after: after.resources, policies: s.policies, now: s.now, calls: log.calls, batches });
+    return judgeRun({ before, after: after.resources, policies: s.policies, now: s.now, calls: log.calls, batches: batches.filter(keep) });
   } finally {
     await queues.close();
     redis.disconnect();
@@ -84,11 +107,12 @@ function expectExact(verdict: RunVerdict): void {
 describe.sequential(`tagwarden under chaos (CHAOS_SEED=${SEED})`, () => {
   afterAll(async () => {
     await stopAll();
-    if (rows.length > 0) process.stdout.write(`\nchaos summary (CHAOS_SEED=${SEED})\n${renderSummary(rows)}\n\n`);
+    if (!summaryPrinted && rows.length > 0) process.stdout.write(`\nchaos summary (CHAOS_SEED=${SEED})\n${renderSummary(rows)}\n\n`);
   });
 
   it('1. loses and doubles nothing when workers are SIGKILLed ten times during a run of thousands of batches', async () => {
     const t0 = Date.now();
+    const row = begin('1 SIGKILL workers');
     const s = await stage('kill', { count: 30_000, seed: 11, faults: { latencyMs: 100, jitterMs: 100, actions: ['UnTagResources'] } });
     const redis = createRedis(REDIS_URL, { connectionName: 'tagwarden-chaos-watch' });
     const queues = chaosQueues(redis, s.prefix);
@@ -126,8 +150,8 @@ describe.sequential(`tagwarden under chaos (CHAOS_SEED=${SEED})`, () => {
       for (const d of live) expect(isRunning(d), `${d.name} exited without being killed`).toBe(true);
 
       const verdict = await judge(s, before);
-      rows.push({
-        scenario: '1 SIGKILL workers', faults: `${kills.length} SIGKILL`, survived: verdict.lost.length === 0 && verdict.state.ok,
+      Object.assign(row, {
+        faults: `${kills.length} SIGKILL`, survived: verdict.lost.length === 0 && verdict.state.ok,
         batchesLost: verdict.lost.length, batchesDoubled: verdict.doubled.length, tagsWronglyRemoved: verdict.state.wronglyRemoved.length,
         seconds: (Date.now() - t0) / 1000,
       });
@@ -142,7 +166,9 @@ describe.sequential(`tagwarden under chaos (CHAOS_SEED=${SEED})`, () => {
   });
   it('2. stays up, reports not ready through a 20 s Redis outage, and finishes the run exactly after it', async () => {
     const t0 = Date.now();
+    const row = begin('2 Redis outage');
     const redisServer = await startTestRedis();
+    suiteSecrets.push(redisServer.password);
     const s = await stage('redis', { count: 12_000, seed: 12, redisUrl: redisServer.url, faults: { latencyMs: 80, jitterMs: 80, actions: ['UnTagResources'] } });
     try {
       const before = (await s.admin.getState()).resources;
@@ -197,8 +223,8 @@ describe.sequential(`tagwarden under chaos (CHAOS_SEED=${SEED})`, () => {
       for (const d of daemons) expect(isRunning(d), `${d.name} exited`).toBe(true);
 
       const verdict = await judge(s, before);
-      rows.push({
-        scenario: '2 Redis outage', faults: `Redis down ${(outageMs / 1000).toFixed(0)} s`, survived: verdict.lost.length === 0 && verdict.state.ok,
+      Object.assign(row, {
+        faults: `Redis down ${(outageMs / 1000).toFixed(0)} s`, survived: verdict.lost.length === 0 && verdict.state.ok,
         batchesLost: verdict.lost.length, batchesDoubled: verdict.doubled.length, tagsWronglyRemoved: verdict.state.wronglyRemoved.length,
         seconds: (Date.now() - t0) / 1000,
       });
@@ -212,6 +238,7 @@ describe.sequential(`tagwarden under chaos (CHAOS_SEED=${SEED})`, () => {
 
   it('3. counts each cloud fault as the emulator injected it, and ends exact (5xx, resets, apply-then-drop, latency, throttling)', async () => {
     const t0 = Date.now();
+    const row = begin('3 cloud faults');
     const calm = {
       serviceUnavailable: 0.04, internalError: 0.03, html502: 0.03, reset: 0.05, applyThenDrop: 0.05,
       latencyMs: 5, jitterMs: 25, actions: ['UnTagResources' as const],
@@ -279,8 +306,8 @@ describe.sequential(`tagwarden under chaos (CHAOS_SEED=${SEED})`, () => {
 
       const verdict = await judge(s, before);
       const total = Object.values(f).reduce((a, b) => a + b, 0);
-      rows.push({
-        scenario: '3 cloud faults', faults: `${total} faults, ${phases.spike} latency spikes, ${phases.throttle} throttle bursts`,
+      Object.assign(row, {
+        faults: `${total} faults, ${phases.spike} latency spikes, ${phases.throttle} throttle bursts`,
         survived: verdict.lost.length === 0 && verdict.state.ok,
         batchesLost: verdict.lost.length, batchesDoubled: verdict.doubled.length, tagsWronglyRemoved: verdict.state.wronglyRemoved.length,
         seconds: (Date.now() - t0) / 1000,
@@ -291,6 +318,273 @@ describe.sequential(`tagwarden under chaos (CHAOS_SEED=${SEED})`, () => {
       stopWeather = true;
       await weather?.catch(() => undefined);
       await s.close();
+    }
+  });
+  it('4. never crashes on 1,000 bad policy files, 1,000 malformed jobs and 1,000 malformed API requests, gives each a reason, and good policies keep running', async () => {
+    const t0 = Date.now();
+    const row = begin('4 bad input');
+    const rng = seededRandom(SEED ^ 0xbad);
+    const s = await stage('bad-input', { count: 3_000, seed: 14 });
+    const staging = mkdtempSync(join(tmpdir(), 'tw-chaos-mutated-'));
+    const redis = createRedis(REDIS_URL, { connectionName: 'tagwarden-chaos-watch' });
+    const queues = chaosQueues(redis, s.prefix);
+    try {
+      const env = chaosEnv({
+        emulatorUrl: s.emulator.url, prefix: s.prefix, apiToken: API_TOKEN,
+        extra: { TAGWARDEN_MAX_BODY_BYTES: String(MAX_BODY_BYTES), TAGWARDEN_POLICY_POLL_MS: '1000' },
+      });
+      const daemon = await startDaemon('bad-input', s.policiesDir, env);
+      s.daemons.push(daemon);
+      const scans = scanCount(s.policies);
+      await waitForRunEnd({ queues, scans, admin: s.admin, timeoutMs: 120_000 });
+
+      // (a) 1,000 mutated policy files: the daemon's loader, `tagwarden validate` in one process, the running daemon.
+      const sources = readdirSync(s.policiesDir).map((f) => ({ file: f, text: readFileSync(join(s.policiesDir, f), 'utf8') }));
+      const mutated = mutatePolicies(sources, BAD_INPUTS, rng);
+      const mutatedDir = join(staging, 'zz-mutated');
+      mkdirSync(mutatedDir);
+      for (const m of mutated) writeFileSync(join(mutatedDir, m.file), m.text);
+      const unlocated = (findings: ReadonlyArray<{ file: string; line: number; severity: string }>, dir: string) => {
+        const located = new Set(findings.filter((f) => f.severity === 'error' && f.line > 0).map((f) => f.file));
+        return mutated.filter((m) => !located.has(join(dir, m.file))).map((m) => `${m.file}: ${m.mutations.join('; ')}`);
+      };
+      const read = await readPolicySources([mutatedDir]);
+      const compiled = compilePolicies(read.sources, new Date());
+      expect(compiled.policies.map((p) => p.name), 'mutated files that still compile').toEqual([]);
+      expect(unlocated([...read.findings, ...compiled.findings], mutatedDir), 'mutated files without an error at file:line').toEqual([]);
+
+      const validate = await runTagwarden('validate', ['validate', '--json', mutatedDir], env);
+      expect(validate.signal).toBeNull();
+      expect(validate.code).toBe(1);
+      expect(validate.stderr).not.toMatch(/\n\s+at .+:\d+:\d+/);
+      const report = JSON.parse(validate.stdout) as ValidateReport;
+      expect(report.summary).toMatchObject({ files: BAD_INPUTS, policies: 0 });
+      expect(unlocated(report.findings, mutatedDir), 'validate: files without an error at file:line').toEqual([]);
+
+      const inDaemon = join(s.policiesDir, 'zz-mutated');
+      renameSync(mutatedDir, inDaemon);
+      const findingFiles = () =>
+        new Set(
+          daemon.lines
+            .filter((l) => l.includes('"message":"policy finding"'))
+            .map((l) => JSON.parse(l) as { file: string; line: number; level: string })
+            .filter((f) => f.level === 'error' && f.line > 0)
+            .map((f) => f.file),
+        );
+      await eventually(async () => (mutated.every((m) => findingFiles().has(join(inDaemon, m.file))) ? true : undefined), 60_000, 250);
+      const loaded = sumBy([await scrapeMetrics(daemon)], 'tagwarden_policies_loaded', '');
+      expect(loaded['']).toBe(s.policies.length);
+
+      // (b) 1,000 malformed job payloads straight on the queues.
+      const jobs = badJobs(BAD_INPUTS, REGIONS, rng);
+      const queueOf = (j: BadJob) => (j.queue === 'scan' ? queues.scan : queues.untag.get(j.region)!);
+      for (const j of jobs) await queueOf(j).add(j.queue, j.data, { jobId: j.jobId, attempts: 3 });
+      const failedCount = async () => {
+        let n = 0;
+        for (const q of queues.all) n += (await q.getJobCounts('failed')).failed ?? 0;
+        return n;
+      };
+      await eventually(async () => ((await failedCount()) >= BAD_INPUTS ? true : undefined), 120_000, 500);
+      const badJobProblems: string[] = [];
+      for (const j of jobs) {
+        const job = await queueOf(j).getJob(j.jobId);
+        const state = await job?.getState();
+        if (state !== 'failed' || !job?.failedReason?.includes(j.mentions)) {
+          badJobProblems.push(`${j.jobId} (${j.what}): ${state}, reason ${JSON.stringify(job?.failedReason)} does not name ${j.mentions}`);
+        }
+      }
+      expect(badJobProblems, 'malformed jobs without a failedReason naming the field').toEqual([]);
+
+      // (c) 1,000 malformed API requests, 16 at a time.
+      const requests = badRequests(BAD_INPUTS, MAX_BODY_BYTES, rng);
+      const answers: Array<{ req: BadRequest; status: number; body: unknown }> = [];
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: 16 }, async () => {
+          while (next < requests.length) {
+            const req = requests[next++]!;
+            const res = await fetch(`${daemon.url}${req.path}`, {
+              method: req.method,
+              headers: { authorization: `Bearer ${API_TOKEN}`, ...(req.contentType ? { 'content-type': req.contentType } : {}) },
+              ...(req.body !== undefined ? { body: req.body } : {}),
+              signal: AbortSignal.timeout(30_000),
+            });
+            const text = await res.text();
+            let body: unknown = text;
+            try {
+              body = JSON.parse(text);
+            } catch {
+              // kept as text: judged below
+            }
+            answers.push({ req, status: res.status, body });
+          }
+        }),
+      );
+      const badAnswers = answers.filter(({ req, status, body }) => {
+        const b = (typeof body === 'object' && body !== null ? body : {}) as { problems?: unknown; message?: unknown };
+        const problems = Array.isArray(b.problems) ? b.problems.map(String) : [];
+        const reason = problems.length > 0 || (typeof b.message === 'string' && b.message !== '');
+        return !req.statuses.includes(status) || !reason || (req.mentions !== undefined && !problems.join('\n').includes(req.mentions));
+      });
+      expect(badAnswers.map((a) => `${a.req.method} ${a.req.path} (${a.req.what}): ${a.status} ${JSON.stringify(a.body).slice(0, 300)}`)).toEqual([]);
+      expect(answers).toHaveLength(BAD_INPUTS);
+
+      // Still up, still healthy and ready.
+      expect(isRunning(daemon), 'the daemon exited').toBe(true);
+      expect((await fetch(`${daemon.url}/healthz`)).status).toBe(200);
+      expect((await fetch(`${daemon.url}/readyz`)).status).toBe(200);
+      expect(daemon.lines.filter((l) => /uncaught|unhandled/i.test(l))).toEqual([]);
+
+      // Good policies keep running: new offending connections are cleaned by scans asked for now.
+      const current = (await s.admin.getState()).resources;
+      const fresh = current.slice(0, 60).map((r, i) => ({
+        ...r, id: `pcc-chaosfresh${String(i).padStart(6, '0')}`, tags: { ...r.tags, 'tmp-debug': '2025-01-01', FinanceDept: 'fd-101', 'scratch-7': 'yes' },
+      }));
+      await s.admin.upsertResources(fresh);
+      const before = (await s.admin.getState()).resources;
+      const enforced = s.policies.filter((p) => p.mode === 'enforce');
+      let asked = 0;
+      for (const p of enforced) {
+        const res = await fetch(`${daemon.url}/v1/policies/${p.name}/scan`, { method: 'POST', headers: { authorization: `Bearer ${API_TOKEN}` } });
+        expect(res.status).toBe(202);
+        asked += ((await res.json()) as { jobIds: string[] }).jobIds.length;
+      }
+      const badScans = jobs.filter((j) => j.queue === 'scan').length;
+      await waitForRunEnd({ queues, scans: scans + asked + badScans, admin: s.admin, timeoutMs: 120_000 });
+      const verdict = await judge(s, before, (b) => !b.id.startsWith('bad-'));
+      const freshAfter = (await s.admin.getState({ ids: fresh.map((r) => r.id) })).resources;
+      expect(freshAfter).toHaveLength(fresh.length);
+      expect(freshAfter.filter((r) => ['tmp-debug', 'scratch-7', 'FinanceDept'].some((k) => k in r.tags)).map((r) => r.id), 'fresh connections not cleaned').toEqual([]);
+      Object.assign(row, {
+        faults: `${mutated.length} policy files, ${jobs.length} jobs, ${requests.length} requests`,
+        survived: isRunning(daemon) && verdict.lost.length === 0 && verdict.state.ok,
+        batchesLost: verdict.lost.length, batchesDoubled: verdict.doubled.length, tagsWronglyRemoved: verdict.state.wronglyRemoved.length,
+        seconds: (Date.now() - t0) / 1000,
+      });
+      expectExact(verdict);
+    } finally {
+      await queues.close();
+      redis.disconnect();
+      await s.close();
+      rmSync(staging, { recursive: true, force: true });
+    }
+  });
+  it('5. refuses callers without the right token, and no secret appears in any log line or /metrics of the suite', async () => {
+    const t0 = Date.now();
+    const row = begin('5 security');
+    const wrongSecret = `chaos-wrong-secret-${randomUUID()}`;
+    suiteSecrets.push(wrongSecret);
+    const s = await stage('security', { count: 600, seed: 15 });
+    const wrongPrefix = uniquePrefix('chaos-wrong-key');
+    const redis = createRedis(REDIS_URL, { connectionName: 'tagwarden-chaos-watch' });
+    const queues = chaosQueues(redis, s.prefix);
+    try {
+      const before = (await s.admin.getState()).resources;
+      const env = chaosEnv({ emulatorUrl: s.emulator.url, prefix: s.prefix, apiToken: API_TOKEN, extra: { TAGWARDEN_LOG_LEVEL: 'debug' } });
+      const daemon = await startDaemon('security', s.policiesDir, env);
+      // A replica whose access key secret the cloud refuses: it must say so without printing the secret.
+      const wrongEnv = chaosEnv({
+        emulatorUrl: s.emulator.url, prefix: wrongPrefix, apiToken: API_TOKEN,
+        extra: { TAGWARDEN_LOG_LEVEL: 'debug', ALIBABA_CLOUD_ACCESS_KEY_SECRET: wrongSecret },
+      });
+      const wrong = await startDaemon('security-wrong-key', s.policiesDir, wrongEnv);
+      s.daemons.push(daemon, wrong);
+
+      const validUntag = JSON.stringify({ region: 'cn-hangzhou', resourceIds: ['pcc-chaos-auth-1'], tagKeys: ['tmp-debug'], reason: 'must be refused' });
+      const routes: Array<{ method: string; path: string; body?: string }> = [
+        { method: 'POST', path: '/v1/untag', body: validUntag },
+        { method: 'GET', path: '/v1/policies' },
+        { method: 'POST', path: '/v1/policies/strip-temporary-tags/scan' },
+        { method: 'GET', path: '/v1/jobs?state=failed' },
+        { method: 'GET', path: '/v1/jobs/some-job' },
+        { method: 'POST', path: '/v1/jobs/some-job/retry' },
+        { method: 'GET', path: '/admin/queues/api/queues' },
+      ];
+      const credentials: Array<{ what: string; headers: Record<string, string>; query?: string }> = [
+        { what: 'no token', headers: {} },
+        { what: 'wrong token', headers: { authorization: `Bearer chaos-wrong-${randomUUID()}` } },
+        { what: 'token with a suffix', headers: { authorization: `Bearer ${API_TOKEN}x` } },
+        { what: 'token prefix', headers: { authorization: `Bearer ${API_TOKEN.slice(0, -1)}` } },
+        { what: 'token as Basic', headers: { authorization: `Basic ${Buffer.from(`admin:${API_TOKEN}`).toString('base64')}` } },
+        { what: 'token without scheme', headers: { authorization: API_TOKEN } },
+        { what: 'token in the query', headers: {}, query: `access_token=${API_TOKEN}` },
+        { what: 'forged session cookie', headers: { cookie: `tagwarden_admin=9999999999.${'A'.repeat(43)}` } },
+        { what: 'empty bearer', headers: { authorization: 'Bearer ' } },
+      ];
+      const refused: string[] = [];
+      let requests = 0;
+      for (const route of routes) {
+        for (const cred of credentials) {
+          const sep = route.path.includes('?') ? '&' : '?';
+          const res = await fetch(`${daemon.url}${route.path}${cred.query ? `${sep}${cred.query}` : ''}`, {
+            method: route.method,
+            headers: { ...cred.headers, ...(route.body ? { 'content-type': 'application/json' } : {}) },
+            ...(route.body ? { body: route.body } : {}),
+          });
+          const text = await res.text();
+          requests += 1;
+          if (res.status !== 401 || text.includes(API_TOKEN)) refused.push(`${route.method} ${route.path} with ${cred.what}: ${res.status} ${text.slice(0, 200)}`);
+        }
+      }
+      expect(refused, 'requests not refused with 401').toEqual([]);
+      // A browser without a session is sent to the login page, and a wrong token there is refused too.
+      const page = await fetch(`${daemon.url}/admin/queues`, { redirect: 'manual' });
+      expect(page.status).toBe(302);
+      expect(page.headers.get('location')).toBe('/admin/login');
+      const login = await fetch(`${daemon.url}/admin/login`, {
+        method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `token=${encodeURIComponent(`${API_TOKEN}x`)}`,
+      });
+      expect(login.status).toBe(401);
+      expect(login.headers.get('set-cookie')).toBeNull();
+      requests += 2;
+      // Nothing a refused request asked for happened.
+      const apiJobs = (await queues.untag.get('cn-hangzhou')!.getJobs(['waiting', 'active', 'delayed', 'completed', 'failed'], 0, -1))
+        .filter((j) => (j.data as { source?: string } | undefined)?.source === 'api');
+      expect(apiJobs, 'untag jobs queued by refused requests').toEqual([]);
+      // The right token is let in (so the refusals above are about the token).
+      const ok = await fetch(`${daemon.url}/v1/policies`, { headers: { authorization: `Bearer ${API_TOKEN}` } });
+      expect(ok.status).toBe(200);
+
+      await waitForRunEnd({ queues, scans: scanCount(s.policies), admin: s.admin, timeoutMs: 120_000 });
+      await wrong.proc.waitFor(/"message":"cloud credentials refused"/, 60_000);
+      const wrongReady = await fetch(`${wrong.url}/readyz`);
+      expect(wrongReady.status).toBe(503);
+      await scrapeMetrics(daemon);
+      await scrapeMetrics(wrong);
+      const verdict = await judge(s, before);
+      await Promise.all(s.daemons.map((d) => stopProcess(d)));
+
+      // Every line of every process the suite started, and every /metrics body it read.
+      const printed = everythingPrinted();
+      expect(printed.length).toBeGreaterThan(100);
+      const forms = (secret: string) => [secret, encodeURIComponent(secret), Buffer.from(secret).toString('base64'), JSON.stringify(secret).slice(1, -1)];
+      const leaks: string[] = [];
+      for (const secret of suiteSecrets) {
+        const needles = [...new Set(forms(secret))];
+        for (const { source, text } of printed) if (needles.some((n) => text.includes(n))) leaks.push(`${source}: ${text.slice(0, 300)}`);
+      }
+      expect(leaks, 'secrets printed').toEqual([]);
+      Object.assign(row, {
+        faults: `${requests} unauthenticated requests, 1 wrong access key`, survived: verdict.lost.length === 0 && verdict.state.ok,
+        batchesLost: verdict.lost.length, batchesDoubled: verdict.doubled.length, tagsWronglyRemoved: verdict.state.wronglyRemoved.length,
+        seconds: (Date.now() - t0) / 1000,
+      });
+      process.stdout.write(`scenario 5: searched ${printed.length} lines of ${processCount()} processes for ${suiteSecrets.length} secrets\n`);
+      expectExact(verdict);
+    } finally {
+      await queues.close();
+      redis.disconnect();
+      await s.close();
+      await cleanupPrefix(wrongPrefix).catch(() => undefined);
+    }
+  });
+
+  it('ends with every scenario survived: no batch lost or doubled, no tag wrongly removed', () => {
+    process.stdout.write(`\nchaos summary (CHAOS_SEED=${SEED})\n${renderSummary(rows)}\n\n`);
+    summaryPrinted = true;
+    expect(rows.length).toBeGreaterThan(0);
+    for (const row of rows) {
+      expect(row, row.scenario).toMatchObject({ survived: true, batchesLost: 0, batchesDoubled: 0, tagsWronglyRemoved: 0 });
     }
   });
 });
