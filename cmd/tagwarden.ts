@@ -10,10 +10,25 @@ const program = new Command('tagwarden')
   .exitOverride();
 for (const make of commands) program.addCommand(make());
 
+/**
+ * Exits once what was written to stdout and stderr has reached the OS: writes to a pipe are asynchronous, and
+ * process.exit() drops what is still queued (a `validate --json | jq` would read truncated JSON). Bounded, so a
+ * reader that stopped reading cannot keep the process alive.
+ */
+async function exitAfterFlush(code: number): Promise<never> {
+  const flushed = (stream: NodeJS.WriteStream) => new Promise<void>((resolve) => stream.write('', () => resolve()));
+  const bound = new Promise<void>((resolve) => setTimeout(resolve, 5_000).unref());
+  await Promise.race([Promise.all([flushed(process.stdout), flushed(process.stderr)]), bound]);
+  process.exit(code);
+}
+
 try {
   await program.parseAsync(process.argv);
+  // A command has finished (the daemon has drained or given up): leave now, even if jobs abandoned to
+  // their locks still hold timers, so a pod never outlives its grace period.
+  await exitAfterFlush(typeof process.exitCode === 'number' ? process.exitCode : 0);
 } catch (err) {
-  if (err instanceof CommanderError) process.exit(err.exitCode);
+  if (err instanceof CommanderError) await exitAfterFlush(err.exitCode);
   process.stderr.write(`tagwarden: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
+  await exitAfterFlush(1);
 }

@@ -30,8 +30,9 @@ export function demoCommand(): Command {
     .option('--policies <dir>', 'policy directory')
     .action(async (opts: { connections: string; seed: string; policies?: string }) => {
       const redis = await findOrStartRedis();
-      const emulator = await startEmulator({ generate: { count: Number(opts.connections), seed: Number(opts.seed), regions: DEMO_REGIONS } });
+      let emulator: Awaited<ReturnType<typeof startEmulator>> | undefined;
       try {
+        emulator = await startEmulator({ generate: { count: Number(opts.connections), seed: Number(opts.seed), regions: DEMO_REGIONS } });
         const admin = createEmulatorAdmin(emulator.url);
         const config = configOrExit(
           {
@@ -70,7 +71,7 @@ export function demoCommand(): Command {
         process.stdout.write(check.ok && !result.failed ? 'VERIFIED\n' : 'NOT VERIFIED\n');
         process.exitCode = check.ok && !result.failed ? 0 : 1;
       } finally {
-        await emulator.close();
+        await emulator?.close();
         const cleanup = createRedis(redis.url);
         await deletePrefix(cleanup, `tagwarden-demo-${process.pid}`).finally(() => cleanup.disconnect());
         redis.stop();

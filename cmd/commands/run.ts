@@ -17,7 +17,7 @@ export function printSummary(result: OnceResult, out: NodeJS.WritableStream = pr
     s.notFound,
     s.failed,
     s.dryRun,
-    s.halted ? 'HALTED' : '',
+    s.halted ? 'HALTED' : s.skipped ? 'SKIPPED (previous run pending)' : '',
   ]);
   out.write(`run ${result.runId}\n`);
   out.write(

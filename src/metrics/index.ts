@@ -152,8 +152,8 @@ export function createMetrics(registry: Registry, scope: MetricsScope, readQueue
   });
   const policyHalted = new Gauge({
     name: 'tagwarden_policy_halted',
-    help: '1 while the policy is halted by its blast-radius cap.',
-    labelNames: ['policy'] as const,
+    help: '1 while the policy is halted by its blast-radius cap in the region.',
+    labelNames: ['policy', 'region'] as const,
     registers,
   });
   const authFailing = new Gauge({
@@ -180,11 +180,11 @@ export function createMetrics(registry: Registry, scope: MetricsScope, readQueue
     for (const region of scope.regions) {
       tagsRemoved.inc({ policy, region }, 0);
       for (const outcome of BATCH_OUTCOMES) batches.inc({ policy, region, outcome }, 0);
+      if (policy !== 'api') policyHalted.set({ policy, region }, 0);
     }
     for (const reason of POLICY_ERROR_REASONS) policyErrors.inc({ policy, reason }, 0);
-    policyHalted.set({ policy }, 0);
   }
-  for (const policy of scope.policies) addPolicy(policy);
+  for (const policy of ['api', ...scope.policies]) addPolicy(policy);
   for (const api of API_NAMES) {
     for (const region of scope.regions) {
       apiRequests.inc({ api, region, code: 'OK' }, 0);

@@ -77,7 +77,8 @@ export function createJobInspector(options: { queues: readonly Queue[] }): JobIn
       if (state !== 'failed') {
         throw new TagwardenError('CONFLICT', 'only failed jobs can be retried', { details: { jobId: id, state } });
       }
-      await job.retry('failed');
+      // A retried batch gets its full attempt budget again (and the same batch ID, so the same ClientToken).
+      await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
       const after = await locate(id);
       return after ? view(after, await after.getState()) : view(job, 'unknown');
     },

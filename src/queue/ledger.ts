@@ -34,17 +34,34 @@ export interface PolicyRunSummary {
   failed: number;
   dryRun: number;
   halted: number;
+  /** Scans skipped because the previous run of the policy in that region still had batches pending. */
+  skipped: number;
 }
 
 const FIELDS: Array<keyof Omit<PolicyRunSummary, 'policy'>> = [
   'scans', 'scansFailed', 'scanned', 'violating', 'tagsPlanned', 'batches', 'batchesEnded',
-  'removed', 'calls', 'notFound', 'failed', 'dryRun', 'halted',
+  'removed', 'calls', 'notFound', 'failed', 'dryRun', 'halted', 'skipped',
 ];
 
-// KEYS: ended set, counters hash. ARGV: batchId, then field/increment pairs. Increments only on first end.
+// KEYS: ended hash (batchId -> outcome), counters hash. ARGV: batchId, policy, outcome, removed, calls, notFound.
+// A batch is counted once; a batch that had failed and then ends otherwise (retried by hand) replaces its
+// failure. Returns 1 when the end was counted, 0 when it had been already.
 const END_BATCH = `
-if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
-for i = 2, #ARGV, 2 do redis.call('HINCRBY', KEYS[2], ARGV[i], ARGV[i + 1]) end
+local prev = redis.call('HGET', KEYS[1], ARGV[1])
+local outcome = ARGV[3]
+if prev and (prev ~= 'failed' or outcome == 'failed') then return 0 end
+local p = ARGV[2]
+redis.call('HSET', KEYS[1], ARGV[1], outcome)
+if prev then
+  redis.call('HINCRBY', KEYS[2], p .. '|failed', -1)
+else
+  redis.call('HINCRBY', KEYS[2], p .. '|batchesEnded', 1)
+end
+redis.call('HINCRBY', KEYS[2], p .. '|removed', ARGV[4])
+redis.call('HINCRBY', KEYS[2], p .. '|calls', ARGV[5])
+redis.call('HINCRBY', KEYS[2], p .. '|notFound', ARGV[6])
+if outcome == 'failed' then redis.call('HINCRBY', KEYS[2], p .. '|failed', 1) end
+if outcome == 'dry_run' then redis.call('HINCRBY', KEYS[2], p .. '|dryRun', 1) end
 redis.call('EXPIRE', KEYS[1], 604800)
 redis.call('EXPIRE', KEYS[2], 604800)
 return 1`;
@@ -77,33 +94,30 @@ export function createLedger(redis: Redis, prefix: string) {
       return Number(added);
     },
 
-    async recordScanFailure(runId: string, policy: string, halted: boolean): Promise<void> {
+    /** Records a scan that enqueued nothing: failed for good, halted by its cap, or skipped. */
+    async recordScanWithoutBatches(runId: string, policy: string, why: 'scansFailed' | 'halted' | 'skipped'): Promise<void> {
       await redis
         .multi()
         .hincrby(key(runId, 'counters'), `${policy}|scans`, 1)
-        .hincrby(key(runId, 'counters'), `${policy}|${halted ? 'halted' : 'scansFailed'}`, 1)
+        .hincrby(key(runId, 'counters'), `${policy}|${why}`, 1)
         .expire(key(runId, 'counters'), 604_800)
         .exec();
     },
 
-    /** Records the end of a batch once; returns false when it had already been recorded. */
+    /**
+     * Records the end of a batch once; returns false when it had been recorded already (a job processed again
+     * after a lost lock), so callers count metrics only on true. A failed batch that later ends otherwise is
+     * re-recorded.
+     */
     async recordBatchEnd(runId: string, policy: string, batchId: string, end: BatchEnd): Promise<boolean> {
-      const increments: Array<[string, number]> = [
-        ['batchesEnded', 1],
-        ['removed', end.removed],
-        ['calls', end.calls],
-        ['notFound', end.notFound],
-        ['failed', end.outcome === 'failed' ? 1 : 0],
-        ['dryRun', end.outcome === 'dry_run' ? 1 : 0],
-      ];
-      const args = [batchId, ...increments.flatMap(([field, n]) => [`${policy}|${field}`, String(n)])];
-      const first = await redis.eval(END_BATCH, 2, key(runId, 'ended'), key(runId, 'counters'), ...args);
-      return Number(first) === 1;
+      const args = [batchId, policy, end.outcome, end.removed, end.calls, end.notFound].map(String);
+      const counted = await redis.eval(END_BATCH, 2, key(runId, 'ended'), key(runId, 'counters'), ...args);
+      return Number(counted) === 1;
     },
 
     /** Batches planned by the run that have not ended yet. */
     async pending(runId: string): Promise<number> {
-      const [planned, ended] = await Promise.all([redis.scard(key(runId, 'batches')), redis.scard(key(runId, 'ended'))]);
+      const [planned, ended] = await Promise.all([redis.scard(key(runId, 'batches')), redis.hlen(key(runId, 'ended'))]);
       return Math.max(0, planned - ended);
     },
 
@@ -125,14 +139,26 @@ export function createLedger(redis: Redis, prefix: string) {
       return [...byPolicy.values()].sort((a, b) => a.policy.localeCompare(b.policy));
     },
 
-    /** Latest status per policy (last run, halted, error), shared by every replica. */
-    async setPolicyStatus(policy: string, status: Record<string, unknown>): Promise<void> {
-      await redis.hset(statusKey, policy, JSON.stringify(status));
+    /** Latest status of a policy in a region (last run, halted), shared by every replica. */
+    async setPolicyStatus(policy: string, region: string, status: Record<string, unknown>): Promise<void> {
+      await redis.hset(statusKey, `${policy}|${region}`, JSON.stringify(status));
     },
 
-    async policyStatuses(): Promise<Record<string, Record<string, unknown>>> {
+    /** The status of one policy in one region, if it ever ran. */
+    async regionStatus(policy: string, region: string): Promise<Record<string, unknown> | undefined> {
+      const raw = await redis.hget(statusKey, `${policy}|${region}`);
+      return raw ? (JSON.parse(raw) as Record<string, unknown>) : undefined;
+    },
+
+    /** Statuses by policy, then region. */
+    async policyStatuses(): Promise<Record<string, Record<string, Record<string, unknown>>>> {
       const raw = await redis.hgetall(statusKey);
-      return Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, JSON.parse(v) as Record<string, unknown>]));
+      const out: Record<string, Record<string, Record<string, unknown>>> = {};
+      for (const [field, value] of Object.entries(raw)) {
+        const at = field.lastIndexOf('|');
+        (out[field.slice(0, at)] ??= {})[field.slice(at + 1)] = JSON.parse(value) as Record<string, unknown>;
+      }
+      return out;
     },
   };
 }

@@ -19,12 +19,17 @@ import {
 } from '../queue/index.js';
 import { createWorkerPool, jitteredBackoff, type PageRetry, type WorkerPool } from '../worker/index.js';
 
+/** How often a replica whose credentials were refused tries one read call to see if they work again. */
+const AUTH_PROBE_MS = 15_000;
+
 export interface RuntimeOptions {
   /** Defaults to JSON lines on stdout at the configured level. */
   logger?: Logger;
   /** Explicit keys (the demo's emulator keys); otherwise the SDK's default credential chain. */
   credentials?: { accessKeyId: string; accessKeySecret: string };
   now?: () => Date;
+  /** While credentials are refused, how often to probe with one read call (default 15 s). */
+  authProbeMs?: number;
 }
 
 /** Credential health, fed by every cloud call: one auth failure marks the replica unfit for work. */
@@ -77,8 +82,12 @@ export function createCore(config: AppConfig, options: RuntimeOptions = {}): Cor
   const metrics = createMetrics(
     registry,
     { policies: [], regions: config.regions, queues: queues().map((q) => q.name) },
-    async () =>
-      Promise.all(queues().map(async (q) => ({ queue: q.name, counts: await q.getJobCounts('waiting', 'active', 'delayed', 'failed') }))),
+    // Read at scrape time; skipped while Redis is away (commands would wait for it), bounded otherwise.
+    async () => {
+      if (redis.status !== 'ready') return [];
+      const read = Promise.all(queues().map(async (q) => ({ queue: q.name, counts: await q.getJobCounts('waiting', 'active', 'delayed', 'failed') })));
+      return withTimeout(read, 2_000, []);
+    },
   );
   const limiter = createRateLimiter(redis, {
     prefix: config.queuePrefix,
@@ -88,6 +97,7 @@ export function createCore(config: AppConfig, options: RuntimeOptions = {}): Cor
     fraction: config.quotaFraction,
   });
   const auth: AuthState = { failing: false };
+  const authListeners: Array<(failing: boolean) => void> = [];
   const hooks: CloudHooks = {
     before: async (api, region) => {
       await limiter.acquire(region, api);
@@ -101,20 +111,25 @@ export function createCore(config: AppConfig, options: RuntimeOptions = {}): Cor
         limiter.penalize(region, api, outcome.failure?.retryAfterMs).catch((err: unknown) => logger.warn('rate penalty not recorded', { err }));
       }
       if (kind === 'auth') {
-        if (!auth.failing) logger.error('cloud credentials refused', { api, region, code: outcome.code });
-        auth.failing = true;
         auth.code = outcome.code;
-        metrics.authFailing.set(1);
+        if (!auth.failing) {
+          auth.failing = true;
+          metrics.authFailing.set(1);
+          logger.error('cloud credentials refused', { api, region, code: outcome.code });
+          for (const listener of authListeners) listener(true);
+        }
       } else if (!outcome.failure && auth.failing) {
         auth.failing = false;
         delete auth.code;
         metrics.authFailing.set(0);
         logger.info('cloud credentials accepted again', { api, region });
+        for (const listener of authListeners) listener(false);
       }
     },
   };
   const cloud = createCloudClient(cloudOptionsOf(config, options.credentials), hooks);
   const ledger = createLedger(redis, config.queuePrefix);
+  let probe: NodeJS.Timeout | undefined;
   const limit = pLimit(config.concurrency);
 
   return {
@@ -132,7 +147,7 @@ export function createCore(config: AppConfig, options: RuntimeOptions = {}): Cor
     queues,
     now,
     createWorkers() {
-      return createWorkerPool(
+      const pool = createWorkerPool(
         {
           connection: redis,
           prefix: config.queuePrefix,
@@ -144,6 +159,7 @@ export function createCore(config: AppConfig, options: RuntimeOptions = {}): Cor
           stalledIntervalMs: config.stalledIntervalMs,
           lockDurationMs: config.lockDurationMs,
           drainTimeoutMs: config.drainTimeoutMs,
+          untagLimiter: { max: Math.max(2, Math.ceil(2 * config.quotas.UnTagResources * config.quotaFraction)), durationMs: config.quotaWindowMs },
           metrics,
           logger,
         },
@@ -162,12 +178,43 @@ export function createCore(config: AppConfig, options: RuntimeOptions = {}): Cor
         },
         queueFor,
       );
+      // While the credentials are refused every call would fail the same way: stop taking untag jobs (the
+      // backlog waits instead of failing batch by batch) and probe with one cheap read until it succeeds.
+      authListeners.push((failing) => {
+        if (failing) {
+          pool.pauseUntag();
+          probe ??= setInterval(() => {
+            void (async () => {
+              for await (const _ of cloud.listPeerConnections(config.regions[0] ?? 'cn-hangzhou', { maxResults: 1 })) break;
+            })().catch(() => undefined);
+          }, options.authProbeMs ?? AUTH_PROBE_MS);
+        } else {
+          clearInterval(probe);
+          probe = undefined;
+          pool.resumeUntag();
+        }
+      });
+      return pool;
     },
     async close() {
+      clearInterval(probe);
       await Promise.all(queues().map((q) => q.close().catch(() => undefined)));
       await redis.quit().catch(() => redis.disconnect());
     },
   };
+}
+
+/** Resolves with `promise`, or with `fallback` once `ms` have passed. */
+export async function withTimeout<T>(promise: Promise<T>, ms: number, fallback: T): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<T>((resolve) => {
+    timer = setTimeout(() => resolve(fallback), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** How to reach the cloud, from the config (and explicit keys, e.g. the demo's emulator keys). */

@@ -6,7 +6,7 @@ import { formatFinding } from '../policy/index.js';
 import { readPolicySources, watchPolicySources, type PolicyWatcher } from '../policy-files/index.js';
 import { createJobInspector, createProducer } from '../queue/index.js';
 import { createPolicyScheduler, createPolicySet } from '../scheduler/index.js';
-import { createCore, jobOptionsOf, type RuntimeOptions } from './core.js';
+import { createCore, jobOptionsOf, withTimeout, type RuntimeOptions } from './core.js';
 
 export interface Daemon {
   /** The bound HTTP port (useful with TAGWARDEN_HTTP_PORT=0). */
@@ -22,18 +22,6 @@ export interface Daemon {
 
 const RESYNC_MS = 30_000;
 
-async function withTimeout<T>(promise: Promise<T>, ms: number, fallback: T): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<T>((resolve) => {
-    timer = setTimeout(() => resolve(fallback), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** Starts the daemon: scheduler, workers, policy reload and the HTTP server. */
 export async function startDaemon(config: AppConfig, options: RuntimeOptions = {}): Promise<Daemon> {
   const core = createCore(config, options);
@@ -48,9 +36,9 @@ export async function startDaemon(config: AppConfig, options: RuntimeOptions = {
     now: core.now,
     metrics,
     logger,
-    onChange: async (policies) => {
+    onChange: async (policies, clean) => {
       syncPending = true;
-      await scheduler.sync(policies);
+      await scheduler.sync(policies, { removeStale: clean });
       syncPending = false;
       const outside = policies.flatMap((p) => p.regions.filter((r) => !(config.regions as readonly string[]).includes(r)).map((r) => `${p.name}/${r}`));
       if (outside.length) logger.warn('policy regions without an untag worker here (TAGWARDEN_REGIONS)', { outside });
@@ -87,7 +75,7 @@ export async function startDaemon(config: AppConfig, options: RuntimeOptions = {
         regions: p.regions,
         schedule: 'everyMs' in p.schedule ? `every ${p.schedule.everyMs / 1000}s` : `cron ${p.schedule.cron}`,
         dryRun: p.mode === 'dryRun' || config.dryRun,
-        halted: statuses[p.name]?.halted === true,
+        halted: Object.values(statuses[p.name] ?? {}).some((s) => s.halted === true),
         lastRun: statuses[p.name],
         errors: findings.filter((f) => f.policy === p.name || f.file === p.source.file).map(formatFinding),
       }));
@@ -117,8 +105,14 @@ export async function startDaemon(config: AppConfig, options: RuntimeOptions = {
 
   await redis.ping();
   workers.start();
-  const reload = (read?: Parameters<typeof policySet.reload>[0]) =>
-    policySet.reload(read).catch((err: unknown) => logger.error('policy reload failed, will retry', { err }));
+  // Reloads run one after another, so two syncs never interleave and leave an older version behind.
+  let reloading: Promise<void> = Promise.resolve();
+  const reload = (read?: Parameters<typeof policySet.reload>[0]) => {
+    reloading = reloading.then(() => policySet.reload(read)).catch((err: unknown) => {
+        logger.error('policy reload failed, will retry', { err });
+      });
+    return reloading;
+  };
   const first = await readPolicySources([config.policiesDir]);
   await reload(first);
   // The first read is the watcher's baseline, so a change made between the two is not missed.

@@ -1,6 +1,7 @@
 // `run --once`: scan every policy once, wait until every batch of the run has ended, return the summary.
 import { randomUUID } from 'node:crypto';
 import type { AppConfig } from '../config/index.js';
+import { TagwardenError } from '../errors.js';
 import { compilePolicies, type CompiledPolicy, type PolicyFinding } from '../policy/index.js';
 import { readPolicySources } from '../policy-files/index.js';
 import type { PolicyRunSummary } from '../queue/index.js';
@@ -30,7 +31,7 @@ export interface OnceResult {
   policies: readonly CompiledPolicy[];
   findings: readonly PolicyFinding[];
   summary: PolicyRunSummary[];
-  /** True when any batch or scan failed for good, or the wait timed out. */
+  /** True when any batch or scan job failed for good, or the wait timed out. */
   failed: boolean;
   timedOut: boolean;
 }
@@ -42,11 +43,17 @@ export async function runOnce(config: AppConfig, options: OnceOptions): Promise<
   const compiled = compilePolicies(read.sources, now());
   const findings = [...read.findings, ...compiled.findings];
   const policies = compiled.policies.filter((p) => options.policy === undefined || p.name === options.policy);
+  // Batches for a region without an untag worker in this process would wait forever: refuse up front.
+  const uncovered = policies.flatMap((p) => p.regions.filter((r) => !(config.regions as readonly string[]).includes(r)).map((r) => `${p.name}/${r}`));
+  if (uncovered.length > 0) {
+    throw new TagwardenError('CONFIG_INVALID', `policies name regions outside TAGWARDEN_REGIONS: ${uncovered.join(', ')}`);
+  }
   const runId = `once-${randomUUID()}`;
   const core = createCore(config, options);
   const workers = core.createWorkers();
   const scheduler = createPolicyScheduler({ queue: core.scanQueue, scanJobOptions: jobOptionsOf(config).scan, logger: core.logger });
   let timedOut = false;
+  let scanJobFailed = false;
   try {
     await core.redis.ping();
     workers.start();
@@ -57,6 +64,7 @@ export async function runOnce(config: AppConfig, options: OnceOptions): Promise<
     for (;;) {
       const states = await Promise.all(scanIds.map(async (id) => (await core.scanQueue.getJob(id))?.getState() ?? 'unknown'));
       const scansEnded = states.filter((s) => s === 'completed' || s === 'failed' || s === 'unknown').length;
+      scanJobFailed = states.includes('failed');
       const summary = await core.ledger.summary(runId);
       const pending = await core.ledger.pending(runId);
       options.onProgress?.({
@@ -74,7 +82,7 @@ export async function runOnce(config: AppConfig, options: OnceOptions): Promise<
       await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 250));
     }
     const summary = await core.ledger.summary(runId);
-    const failed = timedOut || summary.some((s) => s.failed > 0 || s.scansFailed > 0);
+    const failed = timedOut || scanJobFailed || summary.some((s) => s.failed > 0 || s.scansFailed > 0);
     return { runId, policies, findings, summary, failed, timedOut };
   } finally {
     await workers.close({ force: timedOut });

@@ -46,14 +46,19 @@ export interface PolicySchedulerOptions {
 export function createPolicyScheduler(options: PolicySchedulerOptions) {
   const { queue, logger } = options;
   return {
-    async sync(policies: readonly CompiledPolicy[]): Promise<{ upserted: number; removed: number }> {
+    /**
+     * Upserts the schedulers of `policies` and, when `removeStale`, removes the scan schedulers of policies
+     * that are gone. Callers pass removeStale=false whenever the load had errors: a replica that could not
+     * read a file (or the whole directory) must not delete the schedulers every other replica relies on.
+     */
+    async sync(policies: readonly CompiledPolicy[], { removeStale = true }: { removeStale?: boolean } = {}): Promise<{ upserted: number; removed: number }> {
       const desired = new Map<string, { policy: CompiledPolicy; region: string }>();
       for (const policy of policies) for (const region of policy.regions) desired.set(schedulerId(policy.name, region), { policy, region });
       const existing = await queue.getJobSchedulers(0, -1, true);
       let removed = 0;
       for (const scheduler of existing) {
         const id = scheduler.key;
-        if (id.startsWith(SCHEDULER_PREFIX) && !desired.has(id)) {
+        if (removeStale && id.startsWith(SCHEDULER_PREFIX) && !desired.has(id)) {
           await queue.removeJobScheduler(id);
           removed += 1;
         }
@@ -93,8 +98,8 @@ export interface PolicySetOptions {
   now(): Date;
   metrics: Metrics;
   logger: Logger;
-  /** Called after every load with the policies that run now. */
-  onChange(policies: readonly CompiledPolicy[]): Promise<void>;
+  /** Called after every load with the policies that run now and whether the load was free of errors. */
+  onChange(policies: readonly CompiledPolicy[], clean: boolean): Promise<void>;
 }
 
 /**
@@ -127,7 +132,7 @@ export function createPolicySet(options: PolicySetOptions) {
       options.metrics.policiesLoaded.set(policies.length);
       current = policies;
       loaded = true;
-      await options.onChange(current);
+      await options.onChange(current, !findings.some((f) => f.severity === 'error'));
     },
     policies(): readonly CompiledPolicy[] {
       return current;

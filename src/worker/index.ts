@@ -2,7 +2,7 @@
 // Must not read config or the environment, nor build clients: runtime/ passes everything in.
 import { Worker, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { Logger } from '../logging/index.js';
+import { audit, type Logger } from '../logging/index.js';
 import type { Metrics } from '../metrics/index.js';
 import { BACKOFF_TYPE, SCAN_QUEUE, UntagJobSchema, untagQueueName } from '../queue/index.js';
 import { jitteredBackoff, type BackoffOptions } from './backoff.js';
@@ -25,6 +25,8 @@ export interface WorkerPoolOptions {
   backoff: BackoffOptions;
   stalledIntervalMs: number;
   lockDurationMs: number;
+  /** BullMQ's per-queue limiter on untag workers: a loose ceiling above the shared rate (see createWorkerPool). */
+  untagLimiter: { max: number; durationMs: number };
   /** After close() is asked, how long in-flight jobs may finish before the workers are closed by force. */
   drainTimeoutMs: number;
   metrics: Metrics;
@@ -40,6 +42,9 @@ export interface WorkerPool {
    * keeps its lock until it expires, and is then picked up by another replica with the same ClientToken.
    */
   close(options?: { force?: boolean }): Promise<{ drained: boolean }>;
+  /** Stops taking untag jobs (in-flight ones finish), e.g. while the credentials are refused. */
+  pauseUntag(): void;
+  resumeUntag(): void;
 }
 
 /** Creates one scan worker and one untag worker per region queue (a throttled region pauses only its queue). */
@@ -78,18 +83,41 @@ export function createWorkerPool(
   watch(new Worker(SCAN_QUEUE, createScanProcessor({ ...deps, queueFor }), { ...common, concurrency: options.scanConcurrency }), 'ListVpcPeerConnections');
   const untag = createUntagProcessor({ ...deps, queueFor });
   for (const region of options.regions) {
-    const worker = new Worker(untagQueueName(options.account, region), untag, { ...common, concurrency: options.concurrency });
+    // The limiter never binds before the shared GCRA limiter does (twice its rate); it is there because BullMQ
+    // honours a queue's rate-limit pause (queue.rateLimit after a throttling answer) only on limited workers.
+    const worker = new Worker(untagQueueName(options.account, region), untag, {
+      ...common,
+      concurrency: options.concurrency,
+      limiter: { max: options.untagLimiter.max, duration: options.untagLimiter.durationMs },
+    });
     // A job whose workers kept dying fails without reaching the processor's own bookkeeping: record it here.
     worker.on('failed', (job, err) => {
       if (!job || !/stalled more than allowable limit/i.test(err.message)) return;
       const batch = UntagJobSchema.safeParse(job.data);
       if (!batch.success) return;
-      const { runId, policy, batchId } = batch.data;
-      deps.metrics.batches.inc({ policy, region, outcome: 'failed' });
+      const { runId, policy, batchId, resourceIds, tagKeys, all, dryRun, source } = batch.data;
+      const label = source === 'api' ? 'api' : policy;
       deps.ledger
         .recordBatchEnd(runId, policy, batchId, { outcome: 'failed', removed: 0, calls: 0, notFound: 0 })
+        .then((first) => {
+          if (first) deps.metrics.batches.inc({ policy: label, region, outcome: 'failed' });
+        })
         .catch((e: unknown) => options.logger.error('ledger update failed', { batchId, err: e }));
-      options.logger.error('batch failed: stalled too often', { batchId, policy, region });
+      const resources = Object.fromEntries(resourceIds.map((id) => [id, { outcome: 'failed' as const, keys: [] }]));
+      audit(options.logger.child({ jobId: job.id, batchId, policy, region }), {
+        policy,
+        region,
+        batchId,
+        clientToken: batchId,
+        resourceIds,
+        tagKeys,
+        all,
+        dryRun,
+        attempt: job.attemptsMade,
+        outcome: 'failed',
+        reason: err.message,
+        resources,
+      });
     });
     watch(worker, 'UnTagResources');
   }
@@ -105,24 +133,29 @@ export function createWorkerPool(
     },
     close({ force = false } = {}) {
       closing ??= (async () => {
-        if (force) {
-          await Promise.all(workers.map((w) => w.close(true)));
-          return { drained: false };
+        // Pausing stops taking jobs and resolves once the active ones have finished; the first close() then
+        // decides graceful or forced (BullMQ hands every later close() the first one's promise).
+        let drained = false;
+        if (!force) {
+          let timer: NodeJS.Timeout | undefined;
+          const timeout = new Promise<false>((resolve) => {
+            timer = setTimeout(() => resolve(false), options.drainTimeoutMs);
+          });
+          drained = await Promise.race([Promise.all(workers.map((w) => w.pause())).then(() => true), timeout]);
+          clearTimeout(timer);
+          if (!drained) options.logger.warn('drain timed out, closing workers by force', { drainTimeoutMs: options.drainTimeoutMs });
         }
-        let timer: NodeJS.Timeout | undefined;
-        const timeout = new Promise<'timeout'>((resolve) => {
-          timer = setTimeout(() => resolve('timeout'), options.drainTimeoutMs);
-        });
-        const drained = await Promise.race([Promise.all(workers.map((w) => w.close())).then(() => 'drained' as const), timeout]);
-        clearTimeout(timer);
-        if (drained === 'timeout') {
-          options.logger.warn('drain timed out, closing workers by force', { drainTimeoutMs: options.drainTimeoutMs });
-          await Promise.all(workers.map((w) => w.close(true)));
-          return { drained: false };
-        }
-        return { drained: true };
+        await Promise.all(workers.map((w) => w.close(!drained)));
+        return { drained };
       })();
       return closing;
+    },
+    pauseUntag() {
+      for (const w of workers) if (w.name !== SCAN_QUEUE && !w.isPaused()) void w.pause(true);
+    },
+    resumeUntag() {
+      if (closing) return;
+      for (const w of workers) if (w.name !== SCAN_QUEUE && w.isPaused()) void w.resume();
     },
   };
 }

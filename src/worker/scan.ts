@@ -32,6 +32,8 @@ export interface ScanResult {
   batches: number;
   halted: boolean;
   dryRun: boolean;
+  /** True when the scan did not run because the previous run still had batches pending. */
+  skipped?: boolean;
 }
 
 const ENQUEUE_CHUNK = 500;
@@ -160,13 +162,27 @@ export function createScanProcessor(deps: ScanDeps) {
     const log = deps.logger.child({ jobId: job.id, runId, ...labels });
     deps.metrics.addPolicy(policy.name);
 
+    // One run at a time per (policy, region): a scan that planned while the previous run's batches were still
+    // queued would send removals twice. A scan job re-run after it had finished (a lost lock) adds nothing.
+    const previous = await deps.ledger.regionStatus(policy.name, region);
+    const previousRun = typeof previous?.runId === 'string' ? previous.runId : undefined;
+    if (previousRun === runId) {
+      log.info('scan already finished for this run');
+      return { ...(previous as unknown as ScanResult), policy: policy.name, region, runId };
+    }
+    if (previousRun !== undefined && (await deps.ledger.pending(previousRun)) > 0) {
+      await deps.ledger.recordScanWithoutBatches(runId, policy.name, 'skipped');
+      log.warn('scan skipped: the previous run still has batches pending', { previousRun });
+      return { policy: policy.name, region, runId, scanned: 0, violating: 0, tagsPlanned: 0, batches: 0, halted: false, dryRun, skipped: true };
+    }
+
     let plan: RegionPlan;
     try {
       plan = await planRegion(deps.cloud, policy, region, { runId, now: started, retry: deps.pageRetry });
     } catch (err) {
       deps.metrics.policyErrors.inc({ policy: policy.name, reason: 'scan' });
       const final = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-      if (final) await deps.ledger.recordScanFailure(runId, policy.name, false);
+      if (final) await deps.ledger.recordScanWithoutBatches(runId, policy.name, 'scansFailed');
       log.warn('scan failed', { err, final });
       throw err;
     }
@@ -176,17 +192,17 @@ export function createScanProcessor(deps: ScanDeps) {
 
     // The blast-radius cap is checked before anything is enqueued: an over-cap run enqueues nothing.
     if (tagsPlanned > policy.maxRemovalsPerRun) {
-      deps.metrics.policyHalted.set({ policy: policy.name }, 1);
+      deps.metrics.policyHalted.set(labels, 1);
       deps.metrics.policyErrors.inc({ policy: policy.name, reason: 'halted' });
-      await deps.ledger.recordScanFailure(runId, policy.name, true);
-      await deps.ledger.setPolicyStatus(policy.name, { ...base, halted: true, at: started.toISOString(), hash: policy.hash });
+      await deps.ledger.recordScanWithoutBatches(runId, policy.name, 'halted');
+      await deps.ledger.setPolicyStatus(policy.name, region, { ...base, halted: true, at: started.toISOString(), hash: policy.hash });
       log.error('policy halted: run would exceed maxRemovalsPerRun', {
         tagsPlanned,
         maxRemovalsPerRun: policy.maxRemovalsPerRun,
       });
       return { ...base, batches: 0, halted: true, dryRun };
     }
-    deps.metrics.policyHalted.set({ policy: policy.name }, 0);
+    deps.metrics.policyHalted.set(labels, 0);
 
     const jobs = batches.map((b): UntagJob => ({
       v: 1,
@@ -213,7 +229,7 @@ export function createScanProcessor(deps: ScanDeps) {
     const ended = deps.now();
     deps.metrics.lastSuccess.set({ policy: policy.name }, ended.getTime() / 1000);
     deps.metrics.scanDuration.observe({ policy: policy.name }, (ended.getTime() - started.getTime()) / 1000);
-    await deps.ledger.setPolicyStatus(policy.name, { ...base, batches: jobs.length, halted: false, dryRun, at: ended.toISOString(), hash: policy.hash });
+    await deps.ledger.setPolicyStatus(policy.name, region, { ...base, batches: jobs.length, halted: false, dryRun, at: ended.toISOString(), hash: policy.hash });
     log.info('scan finished', { scanned, violating, tagsPlanned, batches: jobs.length, dryRun });
     return { ...base, batches: jobs.length, halted: false, dryRun };
   };

@@ -5,7 +5,7 @@ import type { CloudApi, CloudFailure } from '../cloud/types.js';
 import { isSystemTagKey } from '../model.js';
 import { audit, type Logger, type ResourceOutcome } from '../logging/index.js';
 import { codeLabel, type Metrics } from '../metrics/index.js';
-import { derivedToken } from '../planner/index.js';
+import { derivedToken, splitIntoCalls } from '../planner/index.js';
 import { UntagJobSchema, describeIssues, type Ledger, type UntagJob } from '../queue/index.js';
 import { actionFor } from './failures.js';
 
@@ -45,13 +45,13 @@ class Attempt {
     private readonly deps: UntagDeps,
   ) {}
 
-  async untag(resourceIds: string[], clientToken: string): Promise<void> {
+  /** One UnTagResources call: the batch's keys (or all), or the explicit `keys` given. */
+  async untag(resourceIds: string[], clientToken: string, keys?: string[]): Promise<void> {
     const { batch, deps } = this;
     this.calls += 1;
+    const what = keys ? { tagKeys: keys, all: false } : { tagKeys: batch.tagKeys, all: batch.all };
     try {
-      const { requestId } = await deps.limit(() =>
-        deps.cloud.untagResources({ region: batch.region, resourceIds, tagKeys: batch.tagKeys, all: batch.all, clientToken }),
-      );
+      const { requestId } = await deps.limit(() => deps.cloud.untagResources({ region: batch.region, resourceIds, ...what, clientToken }));
       this.requestIds.push(requestId);
     } catch (err) {
       const code = codeLabel(deps.classify(err).code);
@@ -106,6 +106,25 @@ async function carriedKeys(job: Job, batch: UntagJob, attempt: Attempt, deps: Un
   return new Map(Object.entries(carried));
 }
 
+/**
+ * All=true removes whatever a resource carries when the call lands, and a key added since the scan (a kept
+ * one, say) would go too. So an all=true batch from a scan reads the tags first (once; kept in the job) and,
+ * when a resource gained a key the scan did not see, removes exactly the planned keys instead.
+ * Returns the explicit key list to use, or undefined when All=true is still exact.
+ */
+async function explicitKeysForAll(job: Job, batch: UntagJob, targets: string[], attempt: Attempt): Promise<string[] | undefined> {
+  if (!batch.all || !batch.carried) return undefined;
+  let observed = batch.observed;
+  if (!observed) {
+    const tags = await attempt.readTags(targets);
+    observed = Object.fromEntries([...tags].map(([id, keys]) => [id, keys.filter((k) => !isSystemTagKey(k)).sort()]));
+    await job.updateData({ ...batch, observed });
+  }
+  const gained = targets.some((id) => (observed[id] ?? []).some((k) => !(batch.carried?.[id] ?? []).includes(k)));
+  if (!gained) return undefined;
+  return [...new Set(targets.flatMap((id) => batch.carried?.[id] ?? []))].sort();
+}
+
 /** Creates the processor for the untag queues. */
 export function createUntagProcessor(deps: UntagDeps) {
   return async function processUntag(job: Job): Promise<UntagResult> {
@@ -119,7 +138,8 @@ export function createUntagProcessor(deps: UntagDeps) {
     if (job.id !== undefined && job.id !== batch.batchId) {
       throw new UnrecoverableError(`jobId ${job.id} differs from batchId ${batch.batchId}: add the job with opts.jobId = batchId`);
     }
-    const labels = { policy: batch.policy, region: batch.region };
+    // Work from other systems is labelled `api` whatever policy name the producer chose: label values stay bounded.
+    const labels = { policy: batch.source === 'api' ? 'api' : batch.policy, region: batch.region };
     const log = deps.logger.child({ jobId: job.id, batchId: batch.batchId, ...labels });
     const attemptNo = job.attemptsMade + 1;
     const attempt = new Attempt(batch, deps);
@@ -135,9 +155,12 @@ export function createUntagProcessor(deps: UntagDeps) {
 
     const finish = async (outcome: UntagResult['outcome'] | 'failed', resources: Resources, removed: number, reason?: string) => {
       const notFound = Object.values(resources).filter((r) => r.outcome === 'not_found').length;
-      deps.metrics.tagsRemoved.inc(labels, removed);
-      deps.metrics.batches.inc({ ...labels, outcome });
-      await deps.ledger.recordBatchEnd(batch.runId, batch.policy, batch.batchId, { outcome, removed, calls: attempt.calls, notFound });
+      const first = await deps.ledger.recordBatchEnd(batch.runId, batch.policy, batch.batchId, { outcome, removed, calls: attempt.calls, notFound });
+      // A job processed again after its worker lost the lock is counted once, so sums across replicas stay exact.
+      if (first) {
+        deps.metrics.tagsRemoved.inc(labels, removed);
+        deps.metrics.batches.inc({ ...labels, outcome });
+      }
       audit(log, {
         ...auditBase,
         dryRun: outcome === 'dry_run',
@@ -165,21 +188,32 @@ export function createUntagProcessor(deps: UntagDeps) {
       if (targets.length > 0) {
         // The batch ID is the ClientToken; a call for a subset of the batch derives its own, deterministically.
         const token = targets.length === batch.resourceIds.length ? batch.batchId : derivedToken(batch.batchId, targets);
+        // All=true, or the planned keys when a resource gained a key since the scan (see explicitKeysForAll).
+        const send = async (ids: string[], clientToken: string) => {
+          const explicit = await explicitKeysForAll(job, batch, ids, attempt);
+          if (!explicit) return attempt.untag(ids, clientToken);
+          for (const call of splitIntoCalls(ids, explicit, false)) {
+            await attempt.untag(call.resourceIds, derivedToken(clientToken, [...call.resourceIds, '#keys', ...call.tagKeys]), call.tagKeys);
+          }
+        };
         try {
-          await attempt.untag(targets, token);
+          await send(targets, token);
         } catch (err) {
           if (deps.classify(err).kind !== 'not-found') throw err;
           // Deleted since the scan: finish the batch for the IDs that still exist.
           deps.metrics.retries.inc({ api: 'UnTagResources', reason: 'not_found' });
           const existing = await attempt.existing(targets);
           for (const id of targets) if (!existing.includes(id)) resources[id] = { outcome: 'not_found', keys: [] };
-          if (existing.length > 0) await attempt.untag(existing, derivedToken(token, existing));
+          if (existing.length > 0) await send(existing, derivedToken(token, existing));
           targets = existing;
         }
       }
       let removed = 0;
+      const observed = (job.data as UntagJob).observed;
       for (const id of targets) {
-        const keys = carried.get(id) ?? [];
+        // What the resource still carried just before the call, when that was read (all=true batches).
+        const seen = observed?.[id];
+        const keys = (carried.get(id) ?? []).filter((k) => !seen || seen.includes(k));
         resources[id] = { outcome: 'removed', keys };
         removed += keys.length;
       }

@@ -174,6 +174,49 @@ describe('pipeline failures', () => {
     }
   }, 120_000);
 
+  it('stops taking batches while the credentials are refused, and resumes once they work again', async () => {
+    // The emulator knows only other keys at first: every call is refused as an unknown AccessKeyId.
+    emulator = await startEmulator({ generate: { count: 200, seed: 4, regions: ['cn-hangzhou'] }, credentials: [{ accessKeyId: 'other', accessKeySecret: 'other-secret' }] });
+    const port = Number(new URL(emulator.url).port);
+    const prefix = uniquePrefix('auth');
+    prefixes.push(prefix);
+    const core = createCore(testConfig({ emulatorUrl: emulator.url, prefix, regions: ['cn-hangzhou'], overrides: { quotas: HUGE, concurrency: 2 } }), {
+      credentials: EMULATOR_KEYS,
+      logger: createMemoryLogger({ level: 'warn', secrets: [] }).logger,
+      authProbeMs: 300,
+    });
+    const producer = createProducer({ connection: core.redis, prefix, account: core.config.accountId });
+    const workers = core.createWorkers();
+    const queue = core.queueFor('cn-hangzhou');
+    try {
+      const before = (await createEmulatorAdmin(emulator.url).getState()).resources;
+      const owners = before.filter((r) => 'owner' in r.tags).slice(0, 100).map((r) => r.id);
+      for (let i = 0; i < owners.length; i += 20) {
+        await producer.untag({ region: 'cn-hangzhou', resourceIds: owners.slice(i, i + 20), tagKeys: ['owner'], reason: 'auth test', idempotencyKey: `auth-${i}` });
+      }
+      workers.start();
+      await eventually(async () => (core.auth.failing ? true : undefined));
+      await eventually(async () => ((await queue.getActiveCount()) === 0 ? true : undefined));
+      // Only the batches in flight when the key was refused failed; the rest wait.
+      const failed = await queue.getFailedCount();
+      expect(failed).toBeGreaterThan(0);
+      expect(failed).toBeLessThanOrEqual(2);
+      expect(await queue.getWaitingCount()).toBe(5 - failed);
+      expect((await queue.getFailed())[0]?.failedReason).toMatch(/authentication failed with InvalidAccessKeyId.NotFound.*RAM policy/);
+      expect(await core.registry.getSingleMetricAsString('tagwarden_auth_failing')).toMatch(/tagwarden_auth_failing 1/);
+
+      // The keys become valid (same address, new emulator): the probe succeeds and the backlog drains.
+      await emulator.close();
+      emulator = await startEmulator({ port, fixture: { resources: before } });
+      await eventually(async () => ((await queue.getCompletedCount()) === 5 - failed ? true : undefined), 30_000);
+      expect(core.auth.failing).toBe(false);
+    } finally {
+      await workers.close();
+      await producer.close();
+      await core.close();
+    }
+  }, 60_000);
+
   it('reads current tags first for work from other systems, and reports deleted IDs as not found', async () => {
     const { admin, prefix, url } = await setup(200);
     const before = (await admin.getState()).resources.filter((r) => r.region === 'cn-hangzhou');

@@ -58,6 +58,13 @@ describe('policy scheduler', () => {
     expect(schedulers[0]?.template?.data).toMatchObject({ policy: { spec: { remove: { keys: ['x', 'z'] } } } });
   });
 
+  it('never removes schedulers after a load that had errors', async () => {
+    const { queue, scheduler } = await setup();
+    await scheduler.sync([a, b]);
+    expect(await scheduler.sync([a], { removeStale: false })).toEqual({ upserted: 0, removed: 0 });
+    expect(await queue.getJobSchedulers(0, -1)).toHaveLength(3);
+  });
+
   it('reports the interval of every and cron schedules', () => {
     expect(intervalSeconds(a, now)).toBe(600);
     expect(intervalSeconds(b, now)).toBe(900);
