@@ -1,8 +1,7 @@
 // The daemon as a process: SIGKILL mid-batch, SIGTERM drain, a second SIGTERM, and three replicas sharing a quota.
 import { Queue } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createEmulatorAdmin, startEmulator, type EmulatorAdmin, type RunningEmulator } from '../../src/emulator/index.js';
-import { checkState, expectedRemovals } from '../../src/emulator/verify.js';
+import { checkState, createEmulatorAdmin, startEmulator, type EmulatorAdmin, type RunningEmulator, expectedRemovals } from '../../src/emulator/index.js';
 import { compilePolicies } from '../../src/policy/index.js';
 import { readPolicySources } from '../../src/policy-files/index.js';
 import { createRedis, untagQueueName } from '../../src/queue/index.js';

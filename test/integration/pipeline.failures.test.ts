@@ -1,7 +1,6 @@
 // The failure table end to end: 5xx, resets, apply-then-drop, HTML 502, throttling, resources deleted mid-run.
 import { afterEach, describe, expect, it } from 'vitest';
-import { createEmulatorAdmin, startEmulator, type RunningEmulator } from '../../src/emulator/index.js';
-import { checkState, expectedRemovals } from '../../src/emulator/verify.js';
+import { checkState, createEmulatorAdmin, startEmulator, type RunningEmulator, expectedRemovals } from '../../src/emulator/index.js';
 import { createMemoryLogger } from '../../src/logging/index.js';
 import { compilePolicies } from '../../src/policy/index.js';
 import { createPolicyScheduler } from '../../src/scheduler/index.js';

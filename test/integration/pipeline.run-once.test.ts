@@ -1,7 +1,6 @@
 // End to end on the real Redis and the emulator over HTTP: plan, then run --once, with the shipped policies.
 import { afterEach, describe, expect, it } from 'vitest';
-import { createEmulatorAdmin, startEmulator, type RunningEmulator } from '../../src/emulator/index.js';
-import { checkState, expectedRemovals } from '../../src/emulator/verify.js';
+import { checkState, createEmulatorAdmin, startEmulator, type RunningEmulator, expectedRemovals } from '../../src/emulator/index.js';
 import { createMemoryLogger } from '../../src/logging/index.js';
 import { planPolicies, runOnce } from '../../src/runtime/index.js';
 import { EMULATOR_KEYS, UNLIMITED_QUOTAS, cleanupPrefix, testConfig, tokensReusedWithOtherParams, uniquePrefix } from '../support/harness.js';
