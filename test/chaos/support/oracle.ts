@@ -5,6 +5,7 @@ import type { Job, Queue } from 'bullmq';
 import type { CallRecord, EmulatorResource } from '../../../src/emulator/index.js';
 import { checkState, expectedRemovals, type StateCheck } from '../../../src/emulator/verify.js';
 import { codeLabel } from '../../../src/metrics/index.js';
+import { isSystemTagKey } from '../../../src/model.js';
 import type { CompiledPolicy } from '../../../src/policy/index.js';
 import { UntagJobSchema } from '../../../src/queue/index.js';
 
@@ -122,6 +123,17 @@ export interface RunVerdict {
   tokenConflicts: string[];
   /** Calls answered IdempotentParameterMismatch. */
   mismatches: number;
+  /**
+   * Tags removed twice: a (resource, key) covered by a second applied call of the same policy (the precise form of
+   * "a second applied UnTagResources for the same pair"; two policies may both target a pair, and only one removes it).
+   */
+  removedTwice: string[];
+  /**
+   * The call log replayed on the state before, in the order the calls were applied: every applied call must have
+   * removed exactly the tags the replay says (its `removed`), each only tags its batch targeted, and the replay must
+   * end in the state the emulator holds: no change happened outside the recorded calls.
+   */
+  replay: string[];
   /** Final state against the policies: notRemoved and wronglyRemoved must both be empty. */
   state: StateCheck;
 }
@@ -177,10 +189,67 @@ export function judgeRun(input: {
     else if (n === 0) lost.push(`batch ${b.id} completed without an applied UnTagResources call`);
   }
 
+  // Coverage of each pair by applied calls, per policy of the batch the token belongs to.
+  const covered = new Map<string, number>();
+  const removedTwice: string[] = [];
+  for (const call of untags) {
+    const batch = call.applied && call.token !== null ? byId.get(call.token) : undefined;
+    if (!batch) continue;
+    for (const id of call.resourceIds) {
+      const keys = call.all ? (batch.carried?.[id] ?? []) : call.tagKeys;
+      for (const key of keys) {
+        const pair = `${batch.policy} ${id} ${key}`;
+        const n = (covered.get(pair) ?? 0) + 1;
+        covered.set(pair, n);
+        if (n === 2) removedTwice.push(pair);
+      }
+    }
+  }
+
+  const replay = replayCalls(input.before, input.after, input.calls, byId);
   const tokenConflicts = [...paramSets].filter(([, s]) => s.size > 1).map(([token, s]) => `${token}: ${[...s].join(' | ')}`);
   const mismatches = input.calls.filter((c) => c.action === 'UnTagResources' && c.code === 'IdempotentParameterMismatch').length;
   const state = checkState(input.before, input.after, expectedRemovals(input.before, input.policies, input.now));
-  return { planned: enforced.length, applied, lost, doubled, tokenConflicts, mismatches, state };
+  return { planned: enforced.length, applied, lost, doubled, tokenConflicts, mismatches, removedTwice, replay, state };
+}
+
+/**
+ * Replays the applied UnTagResources calls, in log order (the emulator applies a call and records it in the same
+ * tick, so the log order is the order of application), on the state before the run.
+ */
+function replayCalls(
+  before: readonly EmulatorResource[],
+  after: readonly EmulatorResource[],
+  calls: readonly CallRecord[],
+  batches: ReadonlyMap<string, PlannedBatch>,
+): string[] {
+  const problems: string[] = [];
+  const tags = new Map(before.map((r) => [r.id, new Map(Object.entries(r.tags))]));
+  for (const rec of calls) {
+    if (rec.action !== 'UnTagResources' || !rec.applied) continue;
+    const call = untagCall(rec);
+    const batch = call.token === null ? undefined : batches.get(call.token);
+    let removed = 0;
+    for (const id of call.resourceIds) {
+      const current = tags.get(id);
+      if (!current) continue;
+      const targeted = batch ? new Set(batch.all ? (batch.carried?.[id] ?? []) : batch.tagKeys) : undefined;
+      for (const key of [...current.keys()]) {
+        const hit = call.all ? !isSystemTagKey(key) : call.tagKeys.includes(key);
+        if (!hit) continue;
+        current.delete(key);
+        removed += 1;
+        if (targeted && !targeted.has(key)) problems.push(`call #${rec.seq} removed ${id} ${key}, which its batch did not target`);
+      }
+    }
+    if (removed !== rec.removed) problems.push(`call #${rec.seq} recorded ${rec.removed} tags removed, the replay removed ${removed}`);
+  }
+  for (const r of after) {
+    const replayed = tags.get(r.id);
+    const same = replayed !== undefined && replayed.size === Object.keys(r.tags).length && Object.entries(r.tags).every(([k, v]) => replayed.get(k) === v);
+    if (!same) problems.push(`${r.id}: the state differs from the replay of the call log`);
+  }
+  return problems;
 }
 
 /**

@@ -1,6 +1,9 @@
 // Every process the chaos suite starts, in one registry: so each is stopped (also when a test fails) and
 // every line any of them printed can be searched for secrets at the end of the suite.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { CLI, daemonPort, spawnTagwarden, type TagwardenProcess } from '../../support/harness.js';
 
 /** A process started by the suite, with everything it printed. */
@@ -14,11 +17,54 @@ export interface TrackedProcess {
 const processes: TrackedProcess[] = [];
 /** Bodies of every /metrics answer the suite read. */
 const metricsTexts: Array<{ process: string; text: string }> = [];
+/** Processes killed for printing more than MAX_OUTPUT_BYTES (a log flood would exhaust the runner's memory). */
+const floods: string[] = [];
+const MAX_OUTPUT_BYTES = 100 * 1024 * 1024;
+
+// The pids of the processes still running, in a file a detached reaper reads: should this test process die without
+// running its hooks (a fatal out-of-memory, a SIGKILL), the reaper kills them, so no daemon outlives the suite.
+const reaperDir = mkdtempSync(join(tmpdir(), 'tw-chaos-reaper-'));
+const pidFile = join(reaperDir, 'pids');
+writeFileSync(pidFile, '');
+let reaperStarted = false;
+
+function writePids(): void {
+  writeFileSync(pidFile, processes.filter(isRunning).map((p) => `${p.child.pid ?? ''}\n`).join(''));
+}
+
+function startReaper(): void {
+  if (reaperStarted) return;
+  reaperStarted = true;
+  const script = [
+    `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done`,
+    `for p in $(cat '${pidFile}'); do grep -qaE 'tagwarden|redis-server' /proc/$p/cmdline 2>/dev/null && kill -9 $p; done`,
+    `rm -rf '${reaperDir}'`,
+  ].join('; ');
+  spawn('sh', ['-c', script], { detached: true, stdio: 'ignore' }).unref();
+}
 
 /** Adds a process to the registry. */
 export function track(proc: TrackedProcess): TrackedProcess {
   processes.push(proc);
+  startReaper();
+  writePids();
+  void proc.exited.then(writePids);
+  let bytes = 0;
+  const count = (chunk: Buffer) => {
+    bytes += chunk.length;
+    if (bytes > MAX_OUTPUT_BYTES && isRunning(proc)) {
+      floods.push(`${proc.name} printed more than ${MAX_OUTPUT_BYTES} bytes; last lines:\n${proc.lines.slice(-5).join('\n').slice(0, 2_000)}`);
+      proc.child.kill('SIGKILL');
+    }
+  };
+  proc.child.stdout?.on('data', count);
+  proc.child.stderr?.on('data', count);
   return proc;
+}
+
+/** Processes killed for flooding their output. */
+export function outputFloods(): readonly string[] {
+  return floods;
 }
 
 /** Remembers a /metrics body, for the secret search. */
