@@ -27,6 +27,9 @@ import { renderSummary, type ScenarioRow } from './support/summary.js';
 
 const SEED = Number(process.env.CHAOS_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const API_TOKEN = `chaos-api-${randomUUID()}`;
+const OUTAGE_MS = 20_000;
+const BAD_INPUTS = 1_000;
+const MAX_BODY_BYTES = 65_536;
 const rows: ScenarioRow[] = [];
 /** Every secret any process of the suite was given: none may ever be printed. */
 const suiteSecrets: string[] = [API_TOKEN, EMULATOR_KEYS.accessKeySecret];
@@ -38,9 +41,6 @@ function begin(scenario: string): ScenarioRow {
   rows.push(row);
   return row;
 }
-const OUTAGE_MS = 20_000;
-const BAD_INPUTS = 1_000;
-const MAX_BODY_BYTES = 65_536;
 
 /** Everything one scenario owns, released in `close` whatever happened. */
 interface Stage {
@@ -213,7 +213,7 @@ describe.sequential(`tagwarden under chaos (CHAOS_SEED=${SEED})`, () => {
 
       // After the first second every probe said not ready because of Redis, and the process stayed alive.
       const settled = probes.filter((p) => p.atMs >= 1_000);
-      expect(settled.length).toBeGreaterThanOrEqual(2 * 10);
+      expect(settled.length).toBeGreaterThanOrEqual(2 * 5);
       expect(settled.filter((p) => p.readyz !== 503 || p.redisOk !== false || p.healthz !== 200), JSON.stringify(probes)).toEqual([]);
 
       for (const d of daemons) {
@@ -264,7 +264,8 @@ describe.sequential(`tagwarden under chaos (CHAOS_SEED=${SEED})`, () => {
       const phases = { calm: 0, spike: 0, throttle: 0 };
       weather = (async () => {
         for (let i = 0; i < 200 && !stopWeather; i++) {
-          const draw = rng();
+          // A spike and a burst come early for sure; the rest of the weather is drawn.
+          const draw = i === 1 ? 0.7 : i === 3 ? 0.9 : rng();
           const phase = draw < 0.6 ? 'calm' : draw < 0.8 ? 'spike' : 'throttle';
           phases[phase] += 1;
           const extra = phase === 'spike' ? { latencyMs: 800, jitterMs: 700 } : phase === 'throttle' ? { throttle: 0.5 } : {};
@@ -307,10 +308,12 @@ describe.sequential(`tagwarden under chaos (CHAOS_SEED=${SEED})`, () => {
       expect(failures['ServiceUnavailable'] ?? 0).toBe(injected('serviceUnavailable'));
       expect(failures['InternalError'] ?? 0).toBe(injected('internalError'));
       expect(failures['Throttling.User'] ?? 0).toBe(injected('throttle'));
+      expect(sumBy(texts, 'tagwarden_throttled_total', 'api', (l) => l.api === 'UnTagResources')).toEqual({ UnTagResources: injected('throttle') });
       for (const kind of ['reset', 'applyThenDrop', 'html502', 'serviceUnavailable', 'internalError', 'throttle']) {
         expect(injected(kind), `no ${kind} fault was injected`).toBeGreaterThan(0);
       }
-      expect(phases.spike + phases.throttle).toBeGreaterThan(0);
+      expect(phases.spike).toBeGreaterThan(0);
+      expect(phases.throttle).toBeGreaterThan(0);
 
       const verdict = await judge(s, before);
       const total = Object.values(f).reduce((a, b) => a + b, 0);
