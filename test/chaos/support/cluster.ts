@@ -1,6 +1,6 @@
 // The pieces every chaos scenario sets up: the shipped policies made to run once at start, an emulator with
 // quotas out of the way, the daemons' environment, and the wait for a run to end.
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
@@ -57,7 +57,7 @@ export function chaosEnv(options: {
   extra?: Record<string, string>;
 }): NodeJS.ProcessEnv {
   const quotas = Object.fromEntries(API_NAMES.map((api) => [`TAGWARDEN_QUOTA_${api.toUpperCase()}`, String(BIG_QUOTA)]));
-  return tagwardenEnv({
+  const env = tagwardenEnv({
     emulatorUrl: options.emulatorUrl,
     prefix: options.prefix,
     regions: [...REGIONS],
@@ -76,6 +76,15 @@ export function chaosEnv(options: {
       ...options.extra,
     },
   });
+  if (env.HOME) homes.push(env.HOME);
+  return env;
+}
+
+const homes: string[] = [];
+
+/** Removes the temporary HOME directories chaosEnv made. */
+export function removeHomes(): void {
+  for (const home of homes.splice(0)) rmSync(home, { recursive: true, force: true });
 }
 
 /** The queues of a chaos deployment, read by the test itself. */
