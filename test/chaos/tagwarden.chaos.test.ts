@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createEmulatorAdmin, type EmulatorAdmin, type RunningEmulator } from '../../src/emulator/index.js';
+import { createEmulatorAdmin, type EmulatorAdmin } from '../../src/emulator/index.js';
 import type { ValidateReport } from '../../cmd/commands/validate.js';
 import { compilePolicies, type CompiledPolicy } from '../../src/policy/index.js';
 import { readPolicySources } from '../../src/policy-files/index.js';
@@ -14,7 +14,7 @@ import { createRedis } from '../../src/queue/index.js';
 import { EMULATOR_KEYS, REDIS_URL, cleanupPrefix, eventually, uniquePrefix } from '../support/harness.js';
 import {
   REGIONS, chaosEnv, chaosPolicyDir, chaosQueues, compileDir, pendingJobs, removeHomes, scanCount, seededRandom, sleep,
-  startChaosEmulator, waitForRunEnd,
+  startChaosEmulator, waitForRunEnd, type ChaosEmulator,
 } from './support/cluster.js';
 import { badJobs, badRequests, mutatePolicies, type BadJob, type BadRequest } from './support/bad-input.js';
 import { countBy, judgeRun, observedCode, plannedBatches, type PlannedBatch, type RunVerdict } from './support/oracle.js';
@@ -45,7 +45,7 @@ function begin(scenario: string): ScenarioRow {
 /** Everything one scenario owns, released in `close` whatever happened. */
 interface Stage {
   prefix: string;
-  emulator: RunningEmulator;
+  emulator: ChaosEmulator;
   admin: EmulatorAdmin;
   policiesDir: string;
   policies: CompiledPolicy[];

@@ -5,17 +5,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { startEmulator, type EmulatorAdmin, type FaultConfig, type RunningEmulator } from '../../../src/emulator/index.js';
-import { API_NAMES, type ApiName } from '../../../src/model.js';
+import { createEmulatorAdmin, type EmulatorAdmin, type FaultConfig } from '../../../src/emulator/index.js';
+import { API_NAMES } from '../../../src/model.js';
 import { compilePolicies, type CompiledPolicy } from '../../../src/policy/index.js';
 import { readPolicySources } from '../../../src/policy-files/index.js';
 import { SCAN_QUEUE, untagQueueName } from '../../../src/queue/index.js';
-import { REPO_ROOT, tagwardenEnv } from '../../support/harness.js';
+import { REPO_ROOT, spawnTagwarden, tagwardenEnv } from '../../support/harness.js';
+import { stopProcess, track, type TrackedProcess } from './processes.js';
 
 /** The regions of the generated estate and of the shipped policies. */
 export const REGIONS = ['cn-hangzhou', 'cn-shanghai', 'cn-beijing'] as const;
 /** TAGWARDEN_ACCOUNT_ID of every chaos daemon: queues are `untag-chaos-<region>`. */
 export const ACCOUNT = 'chaos';
+/** Temporary HOME directories of the processes started here, removed by removeHomes. */
+const homes: string[] = [];
 /** Far above anything a scenario sends: the scenarios test faults, not quotas. */
 const BIG_QUOTA = 1_000_000;
 
@@ -42,10 +45,27 @@ export async function compileDir(dir: string, now: Date): Promise<CompiledPolicy
   return policies;
 }
 
-/** An emulator with a generated estate and no quota in the way. */
-export async function startChaosEmulator(options: { count: number; seed: number; faults?: FaultConfig }): Promise<RunningEmulator> {
-  const quotas = Object.fromEntries(API_NAMES.map((api) => [api, BIG_QUOTA])) as Record<ApiName, number>;
-  return startEmulator({ generate: { count: options.count, seed: options.seed, regions: [...REGIONS] }, quotas, ...(options.faults ? { faults: options.faults } : {}) });
+/** An emulator process (`tagwarden emulator`), apart from the test runner so a flood of calls cannot exhaust it. */
+export interface ChaosEmulator {
+  readonly url: string;
+  readonly process: TrackedProcess;
+  close(): Promise<void>;
+}
+
+/** Starts `tagwarden emulator` with a generated estate, no quota in the way, and the faults given. */
+export async function startChaosEmulator(options: { count: number; seed: number; faults?: FaultConfig }): Promise<ChaosEmulator> {
+  const home = mkdtempSync(join(tmpdir(), 'tw-chaos-emulator-'));
+  homes.push(home);
+  const args = [
+    'emulator', '--port', '0', '--generate', String(options.count), '--seed', String(options.seed), '--regions', REGIONS.join(','),
+    '--max-call-log', '2000000', ...API_NAMES.flatMap((api) => ['--quota', `${api}=${BIG_QUOTA}`]),
+  ];
+  const proc = spawnTagwarden(args, { PATH: process.env.PATH ?? '', HOME: home, NODE_ENV: 'test' });
+  const tracked = track({ name: `emulator#${options.seed}`, child: proc.child, lines: proc.lines, exited: proc.exited });
+  const line = await proc.waitFor(/listening on http:\/\//, 60_000);
+  const url = /listening on (http:\/\/\S+)/.exec(line)?.[1] ?? '';
+  if (options.faults) await createEmulatorAdmin(url).setFaults(options.faults);
+  return { url, process: tracked, close: () => stopProcess(tracked, 10_000) };
 }
 
 /** The environment of a chaos daemon: fast retries and stall detection, big quotas, a short drain. */
@@ -80,9 +100,8 @@ export function chaosEnv(options: {
   return env;
 }
 
-const homes: string[] = [];
 
-/** Removes the temporary HOME directories chaosEnv made. */
+/** Removes the temporary HOME directories made for the suite's processes. */
 export function removeHomes(): void {
   for (const home of homes.splice(0)) rmSync(home, { recursive: true, force: true });
 }
