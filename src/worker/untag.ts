@@ -68,19 +68,44 @@ class Attempt {
     return ids.filter((_, i) => found[i] !== null);
   }
 
-  /** Tag rows of the given resources (at most 20). */
-  async readTags(ids: string[]): Promise<Map<string, string[]>> {
+  /**
+   * The keys the given resources (at most 20) carry: only `keys` when given, else all of them.
+   * With keys, one query per key (at most 20 rows: one page, no NextToken), so tags changed by another batch
+   * meanwhile cannot shift a page. Without keys the rows are paged; a failed later page restarts the read.
+   */
+  async readTags(ids: string[], keys?: readonly string[]): Promise<Map<string, string[]>> {
     const { batch, deps } = this;
-    const tags = new Map<string, string[]>(ids.map((id) => [id, []]));
-    this.calls += 1;
-    await deps.limit(async () => {
-      for await (const page of deps.cloud.listTagResources(batch.region, { resourceIds: ids })) {
+    const read = async (selector: { tagKeys?: string[] }) => {
+      const tags = new Map<string, string[]>(ids.map((id) => [id, []]));
+      let pages = 0;
+      this.calls += 1;
+      for await (const page of deps.cloud.listTagResources(batch.region, { resourceIds: ids, ...selector })) {
+        if (++pages > 1) this.calls += 1;
         for (const row of page.items) tags.get(row.resourceId)?.push(row.tagKey);
       }
+      return { tags, pages };
+    };
+    return deps.limit(async () => {
+      if (keys) {
+        const tags = new Map<string, string[]>(ids.map((id) => [id, []]));
+        for (const key of keys) {
+          for (const [id, found] of (await read({ tagKeys: [key] })).tags) tags.get(id)?.push(...found);
+        }
+        return tags;
+      }
+      for (let attempt = 1; ; attempt += 1) {
+        try {
+          return (await read({})).tags;
+        } catch (err) {
+          if (attempt >= READ_RESTARTS || deps.classify(err).kind === 'not-found') throw err;
+        }
+      }
     });
-    return tags;
   }
 }
+
+/** How often a paged tag read starts over after a later page failed (its token may have gone stale). */
+const READ_RESTARTS = 3;
 
 /**
  * The keys each resource carries among those the batch removes (absent: the resource was deleted).
@@ -92,12 +117,13 @@ async function carriedKeys(job: Job, batch: UntagJob, attempt: Attempt, deps: Un
   if (batch.source === 'scan') return new Map(batch.resourceIds.map((id) => [id, [...batch.tagKeys]]));
   let ids = batch.resourceIds;
   let tags: Map<string, string[]>;
+  const keys = batch.all ? undefined : batch.tagKeys;
   try {
-    tags = await attempt.readTags(ids);
+    tags = await attempt.readTags(ids, keys);
   } catch (err) {
     if (deps.classify(err).kind !== 'not-found') throw err;
     ids = await attempt.existing(ids);
-    tags = ids.length > 0 ? await attempt.readTags(ids) : new Map();
+    tags = ids.length > 0 ? await attempt.readTags(ids, keys) : new Map();
   }
   const wanted = new Set(batch.tagKeys);
   const carried: Record<string, string[]> = {};

@@ -216,6 +216,42 @@ describe('pipeline failures', () => {
     }
   }, 60_000);
 
+  it('reads tags exactly while other batches change the same resources', async () => {
+    // 20 resources with 25 tags' worth of keys across batches; 10 batches, each removing one key from all 20,
+    // run 8 at a time: every read happens while others remove keys from the same resources.
+    const keys = Array.from({ length: 10 }, (_, i) => `k${i}`);
+    const resources = Array.from({ length: 20 }, (_, i) => ({
+      id: `pcc-shared${String(i).padStart(12, '0')}`,
+      region: 'cn-hangzhou',
+      tags: Object.fromEntries([...keys, 'x1', 'x2', 'x3', 'x4', 'x5', 'x6', 'x7', 'x8', 'x9', 'x10'].map((k) => [k, 'v'])),
+    }));
+    emulator = await startEmulator({ fixture: { resources }, quotas: HUGE });
+    const admin = createEmulatorAdmin(emulator.url);
+    const prefix = uniquePrefix('shared');
+    prefixes.push(prefix);
+    const core = createCore(testConfig({ emulatorUrl: emulator.url, prefix, regions: ['cn-hangzhou'], overrides: { quotas: HUGE, concurrency: 8 } }), {
+      credentials: EMULATOR_KEYS,
+      logger: createMemoryLogger({ level: 'warn', secrets: [] }).logger,
+    });
+    const producer = createProducer({ connection: core.redis, prefix, account: core.config.accountId });
+    const ids = resources.map((r) => r.id);
+    for (const key of keys) await producer.untag({ region: 'cn-hangzhou', resourceIds: ids, tagKeys: [key], reason: 'shared' });
+    const workers = core.createWorkers();
+    workers.start();
+    const queue = core.queueFor('cn-hangzhou');
+    try {
+      await eventually(async () => ((await queue.getCompletedCount()) + (await queue.getFailedCount()) === keys.length ? true : undefined), 30_000);
+      expect(await queue.getFailedCount()).toBe(0);
+      const jobs = await queue.getCompleted();
+      for (const job of jobs) expect((job.returnvalue as { removed: number }).removed).toBe(20);
+      for (const r of (await admin.getState()).resources) expect(Object.keys(r.tags).sort()).toEqual(['x1', 'x10', 'x2', 'x3', 'x4', 'x5', 'x6', 'x7', 'x8', 'x9']);
+    } finally {
+      await workers.close();
+      await producer.close();
+      await core.close();
+    }
+  }, 60_000);
+
   it('reads current tags first for work from other systems, and reports deleted IDs as not found', async () => {
     const { admin, prefix, url } = await setup(200);
     const before = (await admin.getState()).resources.filter((r) => r.region === 'cn-hangzhou');
