@@ -14,7 +14,10 @@ const REDACTED = '[REDACTED]';
 
 /** Replaces every secret value, URL password and Authorization value in a string. */
 export function redactString(text: string, secrets: readonly string[]): string {
-  let out = text.replace(URL_PASSWORD, `$1$2:${REDACTED}@`).replace(BEARER, `$1 ${REDACTED}`);
+  let out = text;
+  // Cheap checks first: most strings (IDs, keys, codes) hold neither a URL with a user nor a credential.
+  if (out.includes('@') && out.includes('://')) out = out.replace(URL_PASSWORD, `$1$2:${REDACTED}@`);
+  if (out.includes('Bearer') || out.includes('ACS3-HMAC-SHA256')) out = out.replace(BEARER, `$1 ${REDACTED}`);
   for (const secret of secrets) if (secret && out.includes(secret)) out = out.split(secret).join(REDACTED);
   return out;
 }

@@ -1,6 +1,7 @@
 // The run ledger in Redis: which batches a run planned, which ended, and per-policy counters.
 // Counting happens once per batch even when a crashed worker's job is processed again.
 import type { Redis } from 'ioredis';
+import { cachedScript } from './redis.js';
 
 export interface ScanSummary {
   scanned: number;
@@ -81,6 +82,9 @@ redis.call('EXPIRE', KEYS[1], 604800)
 redis.call('EXPIRE', KEYS[2], 604800)
 return added`;
 
+const endBatchScript = cachedScript(END_BATCH);
+const recordScanScript = cachedScript(RECORD_SCAN);
+
 /** Bookkeeping for runs (`run --once`, `/v1/policies`). Keys expire after 7 days. */
 export function createLedger(redis: Redis, prefix: string) {
   const key = (runId: string, part: string) => `${prefix}:run:${runId}:${part}`;
@@ -90,7 +94,7 @@ export function createLedger(redis: Redis, prefix: string) {
     /** Records a finished scan and the batches it enqueued (idempotent per batch ID). */
     async recordScan(runId: string, policy: string, summary: ScanSummary): Promise<number> {
       const args = [policy, summary.scanned, summary.violating, summary.tagsPlanned, ...summary.batchIds].map(String);
-      const added = await redis.eval(RECORD_SCAN, 2, key(runId, 'batches'), key(runId, 'counters'), ...args);
+      const added = await recordScanScript(redis, [key(runId, 'batches'), key(runId, 'counters')], args);
       return Number(added);
     },
 
@@ -111,7 +115,7 @@ export function createLedger(redis: Redis, prefix: string) {
      */
     async recordBatchEnd(runId: string, policy: string, batchId: string, end: BatchEnd): Promise<boolean> {
       const args = [batchId, policy, end.outcome, end.removed, end.calls, end.notFound].map(String);
-      const counted = await redis.eval(END_BATCH, 2, key(runId, 'ended'), key(runId, 'counters'), ...args);
+      const counted = await endBatchScript(redis, [key(runId, 'ended'), key(runId, 'counters')], args);
       return Number(counted) === 1;
     },
 

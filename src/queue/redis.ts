@@ -1,4 +1,5 @@
 // Redis connections for BullMQ: workers need maxRetriesPerRequest null so commands wait out a Redis outage.
+import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 
 /** Opens a connection suitable for BullMQ queues and workers. The URL is never logged by this module. */
@@ -22,4 +23,17 @@ export async function deletePrefix(redis: Redis, prefix: string): Promise<number
     if (keys.length) deleted += await redis.unlink(...keys);
   } while (cursor !== '0');
   return deleted;
+}
+
+/** A Lua script sent by SHA (EVALSHA), and in full only when Redis does not have it cached yet. */
+export function cachedScript(lua: string): (redis: Redis, keys: readonly string[], args: readonly string[]) => Promise<unknown> {
+  const sha = createHash('sha1').update(lua).digest('hex');
+  return async (redis, keys, args) => {
+    try {
+      return await redis.evalsha(sha, keys.length, ...keys, ...args);
+    } catch (err) {
+      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+      return redis.eval(lua, keys.length, ...keys, ...args);
+    }
+  };
 }

@@ -1,9 +1,9 @@
 // The global rate limiter: one GCRA state per (account, region, API) in Redis, shared by every replica.
-import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { TagwardenError } from '../errors.js';
 import { API_NAMES, type ApiName } from '../model.js';
 import { GCRA_SCRIPT } from './gcra-script.js';
+import { cachedScript } from '../queue/redis.js';
 
 /** How much of which quota to use, and how to adapt to throttling. */
 export interface RateLimiterOptions {
@@ -97,7 +97,7 @@ function resolve(options: RateLimiterOptions): Resolved {
   };
 }
 
-const SCRIPT_SHA = createHash('sha1').update(GCRA_SCRIPT).digest('hex');
+const gcra = cachedScript(GCRA_SCRIPT);
 
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolvePromise, reject) => {
@@ -140,13 +140,7 @@ export function createRateLimiter(redis: Redis, options: RateLimiterOptions): Ra
       cfg.multiplier,
     ].map(String);
     const key = keyOf(region, api);
-    let reply: unknown;
-    try {
-      reply = await redis.evalsha(SCRIPT_SHA, 1, key, ...args);
-    } catch (err) {
-      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-      reply = await redis.eval(GCRA_SCRIPT, 1, key, ...args);
-    }
+    const reply = await gcra(redis, [key], args);
     if (!Array.isArray(reply) || reply.length < 5) throw new Error('rate limiter script returned an unexpected reply');
     return reply.map(String);
   }
