@@ -66,6 +66,7 @@ export function untagCall(rec: CallRecord): UntagCall {
 export interface PlannedBatch {
   id: string;
   policy: string;
+  runId: string;
   region: string;
   resourceIds: string[];
   tagKeys: string[];
@@ -91,6 +92,7 @@ export async function plannedBatches(queues: Iterable<Queue>): Promise<PlannedBa
         out.push({
           id: job.id,
           policy: d.policy,
+          runId: d.runId,
           region: d.region,
           resourceIds: d.resourceIds,
           tagKeys: d.tagKeys,
@@ -169,15 +171,16 @@ export function judgeRun(input: {
   for (const [token, n] of appliedByToken) if (n > 1) doubled.push(`token ${token} applied ${n} times`);
 
   // Two batches of one policy must never cover the same (resource, key): that tag would be removed by two calls.
-  const owner = new Map<string, string>();
+  const owner = new Map<string, PlannedBatch>();
   for (const b of enforced) {
     for (const id of b.resourceIds) {
       const keys = b.all ? (b.carried?.[id] ?? []) : b.tagKeys;
       for (const key of keys) {
         const pair = `${b.policy}\u0000${id}\u0000${key}`;
         const first = owner.get(pair);
-        if (first !== undefined && first !== b.id) doubled.push(`policy ${b.policy} planned ${id} ${key} in batches ${first} and ${b.id}`);
-        else owner.set(pair, b.id);
+        if (first !== undefined && first.id !== b.id) {
+          doubled.push(`policy ${b.policy} planned ${id} ${key} twice: batch ${first.id} (run ${first.runId}) and batch ${b.id} (run ${b.runId})`);
+        } else owner.set(pair, b);
       }
     }
   }
