@@ -184,6 +184,7 @@ describe.sequential(`tagwarden under chaos (CHAOS_SEED=${SEED})`, () => {
       await s.close();
     }
   });
+
   it('2. stays up, reports not ready through a 20 s Redis outage, and finishes the run exactly after it', async () => {
     const t0 = Date.now();
     const row = begin('2 Redis outage');
@@ -343,6 +344,7 @@ describe.sequential(`tagwarden under chaos (CHAOS_SEED=${SEED})`, () => {
       await s.close();
     }
   });
+
   it('4. never crashes on 1,000 bad policy files, 1,000 malformed jobs and 1,000 malformed API requests, gives each a reason, and good policies keep running', async () => {
     const t0 = Date.now();
     const row = begin('4 bad input');
@@ -505,6 +507,7 @@ describe.sequential(`tagwarden under chaos (CHAOS_SEED=${SEED})`, () => {
       rmSync(staging, { recursive: true, force: true });
     }
   });
+
   it('5. refuses callers without the right token, and no secret appears in any log line or /metrics of the suite', async () => {
     const t0 = Date.now();
     const row = begin('5 security');
