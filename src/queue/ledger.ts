@@ -67,16 +67,22 @@ redis.call('EXPIRE', KEYS[1], 604800)
 redis.call('EXPIRE', KEYS[2], 604800)
 return 1`;
 
-// KEYS: batches set, counters hash. ARGV: policy, scanned, violating, tagsPlanned, then batch IDs.
-// A re-run of the same scan (after a crash) adds only batches not yet recorded.
+// KEYS: batches set, counters hash, scans set. ARGV: policy, region, scanned, violating, tagsPlanned, then
+// batch IDs. A re-run of the same scan (after a crash) adds only batches not yet recorded and counts once.
 const RECORD_SCAN = `
 local added = 0
-for i = 5, #ARGV do added = added + redis.call('SADD', KEYS[1], ARGV[i]) end
+for i = 6, #ARGV do added = added + redis.call('SADD', KEYS[1], ARGV[i]) end
 local p = ARGV[1]
+redis.call('EXPIRE', KEYS[1], 604800)
+if redis.call('SADD', KEYS[3], p .. '|' .. ARGV[2]) == 0 then
+  redis.call('HINCRBY', KEYS[2], p .. '|batches', added)
+  return added
+end
+redis.call('EXPIRE', KEYS[3], 604800)
 redis.call('HINCRBY', KEYS[2], p .. '|scans', 1)
-redis.call('HINCRBY', KEYS[2], p .. '|scanned', ARGV[2])
-redis.call('HINCRBY', KEYS[2], p .. '|violating', ARGV[3])
-redis.call('HINCRBY', KEYS[2], p .. '|tagsPlanned', ARGV[4])
+redis.call('HINCRBY', KEYS[2], p .. '|scanned', ARGV[3])
+redis.call('HINCRBY', KEYS[2], p .. '|violating', ARGV[4])
+redis.call('HINCRBY', KEYS[2], p .. '|tagsPlanned', ARGV[5])
 redis.call('HINCRBY', KEYS[2], p .. '|batches', added)
 redis.call('EXPIRE', KEYS[1], 604800)
 redis.call('EXPIRE', KEYS[2], 604800)
@@ -92,9 +98,9 @@ export function createLedger(redis: Redis, prefix: string) {
 
   return {
     /** Records a finished scan and the batches it enqueued (idempotent per batch ID). */
-    async recordScan(runId: string, policy: string, summary: ScanSummary): Promise<number> {
-      const args = [policy, summary.scanned, summary.violating, summary.tagsPlanned, ...summary.batchIds].map(String);
-      const added = await recordScanScript(redis, [key(runId, 'batches'), key(runId, 'counters')], args);
+    async recordScan(runId: string, policy: string, region: string, summary: ScanSummary): Promise<number> {
+      const args = [policy, region, summary.scanned, summary.violating, summary.tagsPlanned, ...summary.batchIds].map(String);
+      const added = await recordScanScript(redis, [key(runId, 'batches'), key(runId, 'counters'), key(runId, 'scans')], args);
       return Number(added);
     },
 
@@ -146,6 +152,24 @@ export function createLedger(redis: Redis, prefix: string) {
     /** Latest status of a policy in a region (last run, halted), shared by every replica. */
     async setPolicyStatus(policy: string, region: string, status: Record<string, unknown>): Promise<void> {
       await redis.hset(statusKey, `${policy}|${region}`, JSON.stringify(status));
+    },
+
+    /**
+     * Keeps a scan's planned jobs until the scan is recorded: a scan re-run after a crash mid-enqueue
+     * enqueues exactly these again (stored jobIds are skipped) instead of planning anew against a partly
+     * cleaned estate, which would cover the same tags with other batch IDs.
+     */
+    async savePlan(runId: string, policy: string, region: string, plan: unknown): Promise<void> {
+      await redis.set(key(runId, `plan:${policy}|${region}`), JSON.stringify(plan), 'EX', 604_800);
+    },
+
+    async loadPlan(runId: string, policy: string, region: string): Promise<unknown> {
+      const raw = await redis.get(key(runId, `plan:${policy}|${region}`));
+      return raw === null ? undefined : (JSON.parse(raw) as unknown);
+    },
+
+    async deletePlan(runId: string, policy: string, region: string): Promise<void> {
+      await redis.unlink(key(runId, `plan:${policy}|${region}`));
     },
 
     /** The status of one policy in one region, if it ever ran. */

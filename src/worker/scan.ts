@@ -141,6 +141,29 @@ export async function planRegion(
   return { scanned, violating: planner.resourceCount, tagsPlanned: planner.tagCount, batches };
 }
 
+/** A scan's plan, kept until the scan is recorded (see Ledger.savePlan). */
+interface SavedPlan {
+  counts: { scanned: number; violating: number; tagsPlanned: number };
+  jobs: UntagJob[];
+}
+
+function toJob(b: Batch, region: UntagJob['region'], dryRun: boolean, reason: string): UntagJob {
+  return {
+    v: 1,
+    batchId: b.id,
+    policy: b.policy,
+    region,
+    runId: b.runId,
+    resourceIds: [...b.resourceIds],
+    tagKeys: [...b.tagKeys],
+    all: b.all,
+    ...(b.carried ? { carried: Object.fromEntries(Object.entries(b.carried).map(([id, k]) => [id, [...k]])) } : {}),
+    source: 'scan',
+    dryRun,
+    reason,
+  };
+}
+
 /** Creates the processor for the scan queue. */
 export function createScanProcessor(deps: ScanDeps) {
   return async function processScan(job: Job): Promise<ScanResult> {
@@ -170,54 +193,48 @@ export function createScanProcessor(deps: ScanDeps) {
       log.info('scan already finished for this run');
       return { ...(previous as unknown as ScanResult), policy: policy.name, region, runId };
     }
-    if (previousRun !== undefined && (await deps.ledger.pending(previousRun)) > 0) {
-      await deps.ledger.recordScanWithoutBatches(runId, policy.name, 'skipped');
-      log.warn('scan skipped: the previous run still has batches pending', { previousRun });
-      return { policy: policy.name, region, runId, scanned: 0, violating: 0, tagsPlanned: 0, batches: 0, halted: false, dryRun, skipped: true };
-    }
+    let counts: { scanned: number; violating: number; tagsPlanned: number };
+    let jobs: UntagJob[];
+    const saved = (await deps.ledger.loadPlan(runId, policy.name, region)) as SavedPlan | undefined;
+    if (saved) {
+      // This scan was interrupted while enqueuing: finish enqueuing the same plan, never a new one.
+      log.warn('scan re-run after an interruption: enqueuing its saved plan', { batches: saved.jobs.length });
+      ({ counts, jobs } = saved);
+    } else {
+      if (previousRun !== undefined && (await deps.ledger.pending(previousRun)) > 0) {
+        await deps.ledger.recordScanWithoutBatches(runId, policy.name, 'skipped');
+        log.warn('scan skipped: the previous run still has batches pending', { previousRun });
+        return { policy: policy.name, region, runId, scanned: 0, violating: 0, tagsPlanned: 0, batches: 0, halted: false, dryRun, skipped: true };
+      }
+      let plan: RegionPlan;
+      try {
+        plan = await planRegion(deps.cloud, policy, region, { runId, now: started, retry: deps.pageRetry });
+      } catch (err) {
+        deps.metrics.policyErrors.inc({ policy: policy.name, reason: 'scan' });
+        const final = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+        if (final) await deps.ledger.recordScanWithoutBatches(runId, policy.name, 'scansFailed');
+        log.warn('scan failed', { err, final });
+        throw err;
+      }
+      counts = { scanned: plan.scanned, violating: plan.violating, tagsPlanned: plan.tagsPlanned };
+      deps.metrics.violations.set(labels, plan.tagsPlanned);
 
-    let plan: RegionPlan;
-    try {
-      plan = await planRegion(deps.cloud, policy, region, { runId, now: started, retry: deps.pageRetry });
-    } catch (err) {
-      deps.metrics.policyErrors.inc({ policy: policy.name, reason: 'scan' });
-      const final = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-      if (final) await deps.ledger.recordScanWithoutBatches(runId, policy.name, 'scansFailed');
-      log.warn('scan failed', { err, final });
-      throw err;
+      // The blast-radius cap is checked before anything is enqueued: an over-cap run enqueues nothing.
+      if (plan.tagsPlanned > policy.maxRemovalsPerRun) {
+        deps.metrics.policyHalted.set(labels, 1);
+        deps.metrics.policyErrors.inc({ policy: policy.name, reason: 'halted' });
+        await deps.ledger.recordScanWithoutBatches(runId, policy.name, 'halted');
+        const status = { policy: policy.name, region, runId, ...counts, halted: true, at: started.toISOString(), hash: policy.hash };
+        await deps.ledger.setPolicyStatus(policy.name, region, status);
+        log.error('policy halted: run would exceed maxRemovalsPerRun', { tagsPlanned: plan.tagsPlanned, maxRemovalsPerRun: policy.maxRemovalsPerRun });
+        return { policy: policy.name, region, runId, ...counts, batches: 0, halted: true, dryRun };
+      }
+      deps.metrics.policyHalted.set(labels, 0);
+      jobs = plan.batches.map((b) => toJob(b, region, dryRun, `policy ${policy.name} (${trigger})`));
+      await deps.ledger.savePlan(runId, policy.name, region, { counts, jobs } satisfies SavedPlan);
     }
-    const { scanned, violating, tagsPlanned, batches } = plan;
-    deps.metrics.violations.set(labels, tagsPlanned);
-    const base = { policy: policy.name, region, runId, scanned, violating, tagsPlanned };
+    const base = { policy: policy.name, region, runId, ...counts };
 
-    // The blast-radius cap is checked before anything is enqueued: an over-cap run enqueues nothing.
-    if (tagsPlanned > policy.maxRemovalsPerRun) {
-      deps.metrics.policyHalted.set(labels, 1);
-      deps.metrics.policyErrors.inc({ policy: policy.name, reason: 'halted' });
-      await deps.ledger.recordScanWithoutBatches(runId, policy.name, 'halted');
-      await deps.ledger.setPolicyStatus(policy.name, region, { ...base, halted: true, at: started.toISOString(), hash: policy.hash });
-      log.error('policy halted: run would exceed maxRemovalsPerRun', {
-        tagsPlanned,
-        maxRemovalsPerRun: policy.maxRemovalsPerRun,
-      });
-      return { ...base, batches: 0, halted: true, dryRun };
-    }
-    deps.metrics.policyHalted.set(labels, 0);
-
-    const jobs = batches.map((b): UntagJob => ({
-      v: 1,
-      batchId: b.id,
-      policy: b.policy,
-      region,
-      runId: b.runId,
-      resourceIds: [...b.resourceIds],
-      tagKeys: [...b.tagKeys],
-      all: b.all,
-      ...(b.carried ? { carried: Object.fromEntries(Object.entries(b.carried).map(([id, k]) => [id, [...k]])) } : {}),
-      source: 'scan',
-      dryRun,
-      reason: `policy ${policy.name} (${trigger})`,
-    }));
     // jobId = batch ID: a scan re-run after a crash adds nothing twice while the first jobs are stored.
     const queue = deps.queueFor(region);
     for (let i = 0; i < jobs.length; i += ENQUEUE_CHUNK) {
@@ -225,12 +242,13 @@ export function createScanProcessor(deps: ScanDeps) {
         jobs.slice(i, i + ENQUEUE_CHUNK).map((data) => ({ name: 'untag', data, opts: { ...deps.untagJobOptions, jobId: data.batchId } })),
       );
     }
-    await deps.ledger.recordScan(runId, policy.name, { ...base, batchIds: jobs.map((j) => j.batchId) });
+    await deps.ledger.recordScan(runId, policy.name, region, { ...base, batchIds: jobs.map((j) => j.batchId) });
     const ended = deps.now();
     deps.metrics.lastSuccess.set({ policy: policy.name }, ended.getTime() / 1000);
     deps.metrics.scanDuration.observe({ policy: policy.name }, (ended.getTime() - started.getTime()) / 1000);
     await deps.ledger.setPolicyStatus(policy.name, region, { ...base, batches: jobs.length, halted: false, dryRun, at: ended.toISOString(), hash: policy.hash });
-    log.info('scan finished', { scanned, violating, tagsPlanned, batches: jobs.length, dryRun });
+    await deps.ledger.deletePlan(runId, policy.name, region);
+    log.info('scan finished', { ...counts, batches: jobs.length, dryRun });
     return { ...base, batches: jobs.length, halted: false, dryRun };
   };
 }

@@ -21,19 +21,20 @@ describe('run ledger', () => {
 
   it('counts planned batches once per ID and each end once', async () => {
     const ledger = setup();
-    expect(await ledger.recordScan('r', 'p', { scanned: 10, violating: 3, tagsPlanned: 4, batchIds: ['b1', 'b2'] })).toBe(2);
-    expect(await ledger.recordScan('r', 'p', { scanned: 10, violating: 3, tagsPlanned: 4, batchIds: ['b1', 'b2'] })).toBe(0);
+    expect(await ledger.recordScan('r', 'p', 'cn-hangzhou', { scanned: 10, violating: 3, tagsPlanned: 4, batchIds: ['b1', 'b2'] })).toBe(2);
+    // The same scan recorded again (re-run after a crash) counts once.
+    expect(await ledger.recordScan('r', 'p', 'cn-hangzhou', { scanned: 10, violating: 3, tagsPlanned: 4, batchIds: ['b1', 'b2'] })).toBe(0);
     expect(await ledger.pending('r')).toBe(2);
     expect(await ledger.recordBatchEnd('r', 'p', 'b1', { outcome: 'succeeded', removed: 3, calls: 1, notFound: 0 })).toBe(true);
     expect(await ledger.recordBatchEnd('r', 'p', 'b1', { outcome: 'succeeded', removed: 3, calls: 1, notFound: 0 })).toBe(false);
     expect(await ledger.pending('r')).toBe(1);
     const [row] = await ledger.summary('r');
-    expect(row).toMatchObject({ policy: 'p', batches: 2, batchesEnded: 1, removed: 3, calls: 1, failed: 0 });
+    expect(row).toMatchObject({ policy: 'p', scans: 1, scanned: 10, batches: 2, batchesEnded: 1, removed: 3, calls: 1, failed: 0 });
   });
 
   it('replaces a failure by the success of the same batch retried later, but never a success by a failure', async () => {
     const ledger = setup();
-    await ledger.recordScan('r', 'p', { scanned: 1, violating: 1, tagsPlanned: 2, batchIds: ['b1', 'b2'] });
+    await ledger.recordScan('r', 'p', 'cn-hangzhou', { scanned: 1, violating: 1, tagsPlanned: 2, batchIds: ['b1', 'b2'] });
     expect(await ledger.recordBatchEnd('r', 'p', 'b1', { outcome: 'failed', removed: 0, calls: 8, notFound: 0 })).toBe(true);
     expect((await ledger.summary('r'))[0]).toMatchObject({ failed: 1, batchesEnded: 1 });
     expect(await ledger.recordBatchEnd('r', 'p', 'b1', { outcome: 'succeeded', removed: 2, calls: 1, notFound: 0 })).toBe(true);

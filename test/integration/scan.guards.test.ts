@@ -146,4 +146,43 @@ describe('scan guards', () => {
       await core.close();
     }
   }, 60_000);
+
+  it('re-enqueues its saved plan, not a new one, when a scan is re-run after an interruption mid-enqueue', async () => {
+    emulator = await startEmulator({ generate: { count: 400, seed: 8, regions: ['cn-hangzhou'] } });
+    const admin = createEmulatorAdmin(emulator.url);
+    const prefix = uniquePrefix('replan');
+    const dir = writePolicies([policyDoc('temps', { regions: ['cn-hangzhou'], remove: { keyPatterns: ['tmp-*'] } })]);
+    const { logger, lines } = createMemoryLogger({ level: 'info', secrets: [] });
+    const core = createCore(testConfig({ emulatorUrl: emulator.url, prefix, regions: ['eu-west-1'], policiesDir: dir }), { credentials: EMULATOR_KEYS, logger });
+    const workers = core.createWorkers();
+    cleanups.push(async () => {
+      await workers.close();
+      await core.close();
+      await cleanupPrefix(prefix);
+    });
+    workers.start();
+    const [policy] = compilePolicies((await readPolicySources([dir])).sources, new Date()).policies;
+    const scheduler = createPolicyScheduler({ queue: core.scanQueue, scanJobOptions: scanJobOptions({ attempts: 1, completedRetentionHours: 1, failedRetentionDays: 1 }), logger });
+    const queue = core.queueFor('cn-hangzhou');
+    await scheduler.scanNow(policy!, 'once', 'run-x');
+    await eventually(async () => ((await core.ledger.summary('run-x'))[0]?.scans === 1 ? true : undefined));
+    const planned = await queue.getWaiting(0, -1);
+    expect(planned.length).toBeGreaterThan(5);
+    expect(await core.ledger.loadPlan('run-x', 'temps', 'cn-hangzhou')).toBeUndefined(); // dropped once recorded
+
+    // Recreate the state of a scan killed mid-enqueue: its plan saved, not finished, half its batches not yet
+    // added, and the estate changed since (the first batch's tags are gone).
+    const jobs = planned.map((j) => j.data as { batchId: string; resourceIds: string[]; tagKeys: string[] });
+    await core.ledger.savePlan('run-x', 'temps', 'cn-hangzhou', { counts: { scanned: 400, violating: 1, tagsPlanned: 1 }, jobs: planned.map((j) => j.data) });
+    await core.redis.hdel(`${prefix}:policy-status`, 'temps|cn-hangzhou');
+    for (const j of planned.slice(0, Math.floor(planned.length / 2))) await j.remove();
+    const first = jobs[0]!;
+    const state = await admin.getState({ ids: first.resourceIds });
+    await admin.upsertResources(state.resources.map((r) => ({ ...r, tags: Object.fromEntries(Object.entries(r.tags).filter(([k]) => !first.tagKeys.includes(k))) })));
+
+    await scheduler.scanNow(policy!, 'once', 'run-x');
+    await eventually(async () => (lines.some((l) => l.includes('enqueuing its saved plan')) && (await queue.getWaitingCount()) === jobs.length ? true : undefined));
+    expect((await queue.getWaiting(0, -1)).map((j) => j.id).sort()).toEqual(jobs.map((j) => j.batchId).sort());
+    expect((await core.ledger.summary('run-x'))[0]).toMatchObject({ scans: 1, batches: jobs.length });
+  }, 60_000);
 });
