@@ -2,17 +2,15 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { checkState, createEmulatorAdmin, startEmulator, type RunningEmulator, expectedRemovals } from '../../src/emulator/index.js';
 import { createMemoryLogger } from '../../src/logging/index.js';
-import { compilePolicies } from '../../src/policy/index.js';
-import { createPolicyScheduler } from '../../src/scheduler/index.js';
 import { createCore, runOnce } from '../../src/runtime/index.js';
-import { createProducer, scanJobOptions } from '../../src/queue/index.js';
-import { readPolicySources } from '../../src/policy-files/index.js';
+import { createProducer } from '../../src/queue/index.js';
 import {
   EMULATOR_KEYS,
   cleanupPrefix,
   eventually,
   financeKeysPolicy,
   temporaryTagsPolicy,
+  startStagedRun,
   testConfig,
   UNLIMITED_QUOTAS,
   tokensReusedWithOtherParams,
@@ -124,25 +122,16 @@ describe('pipeline failures', () => {
   it('finishes a batch for the resources that still exist when some were deleted after the scan', async () => {
     const { admin, prefix, url } = await setup(1_000);
     const dir = writePolicies([FINANCE]);
+    const logger = createMemoryLogger({ level: 'warn', secrets: [] }).logger;
     // Scan with workers for an unrelated region only, so the batches wait in their queues.
-    const scanOnly = createCore(testConfig({ emulatorUrl: url, prefix, regions: ['eu-west-1'], policiesDir: dir, overrides: { quotas: HUGE } }), {
-      credentials: EMULATOR_KEYS,
-      logger: createMemoryLogger({ level: 'warn', secrets: [] }).logger,
-    });
-    const scanWorkers = scanOnly.createWorkers();
-    scanWorkers.start();
-    const read = await readPolicySources([dir]);
-    const now = new Date();
-    const [policy] = compilePolicies(read.sources, now).policies;
-    const scheduler = createPolicyScheduler({ queue: scanOnly.scanQueue, scanJobOptions: scanJobOptions({ attempts: 1, completedRetentionHours: 1, failedRetentionDays: 1 }), logger: scanOnly.logger });
+    const scan = await startStagedRun({ emulatorUrl: url, prefix, regions: ['eu-west-1'], policiesDir: dir, logger });
     const runId = 'notfound-run';
-    await scheduler.scanNow(policy!, 'once', runId);
+    await scan.scanNow(runId);
     const planned = await eventually(async () => {
-      const summary = await scanOnly.ledger.summary(runId);
+      const summary = await scan.core.ledger.summary(runId);
       return summary[0]?.scans === REGIONS.length ? summary[0] : undefined;
     });
-    await scanWorkers.close();
-    await scanOnly.close();
+    await scan.close();
     expect(planned.batches).toBeGreaterThan(5);
 
     // Delete every third resource that carries a targeted key, then let the untag workers run.
@@ -150,26 +139,20 @@ describe('pipeline failures', () => {
     const targeted = before.filter((r) => 'FinanceDept' in r.tags || 'legacy-billing-code' in r.tags);
     const deleted = targeted.filter((_, i) => i % 3 === 0).map((r) => r.id);
     await admin.deleteResources(deleted);
-    const core = createCore(testConfig({ emulatorUrl: url, prefix, regions: REGIONS, policiesDir: dir, overrides: { quotas: HUGE } }), {
-      credentials: EMULATOR_KEYS,
-      logger: createMemoryLogger({ level: 'warn', secrets: [] }).logger,
-    });
-    const workers = core.createWorkers();
-    workers.start();
+    const untag = await startStagedRun({ emulatorUrl: url, prefix, regions: REGIONS, policiesDir: dir, logger });
     try {
-      await eventually(async () => ((await core.ledger.pending(runId)) === 0 ? true : undefined), 60_000);
-      const [summary] = await core.ledger.summary(runId);
+      await eventually(async () => ((await untag.core.ledger.pending(runId)) === 0 ? true : undefined), 60_000);
+      const [summary] = await untag.core.ledger.summary(runId);
       expect(summary?.failed).toBe(0);
       expect(summary?.notFound).toBe(deleted.length);
       const survivors = before.filter((r) => !deleted.includes(r.id));
-      const check = checkState(survivors, (await admin.getState()).resources, expectedRemovals(survivors, [policy!], now));
+      const check = checkState(survivors, (await admin.getState()).resources, expectedRemovals(survivors, [scan.policy], new Date()));
       expect(check.ok).toBe(true);
       expect(summary?.removed).toBe(check.removed);
       const stats = await admin.getStats();
       expect(stats.byAction.UnTagResources?.codes['InvalidInstanceIds.NotFound'] ?? 0).toBeGreaterThan(0);
     } finally {
-      await workers.close();
-      await core.close();
+      await untag.close();
     }
   }, 120_000);
 

@@ -7,7 +7,12 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { stringify } from 'yaml';
 import { loadConfig, type AppConfig, type AppConfigInput } from '../../src/config/index.js';
-import { createRedis, deletePrefix } from '../../src/queue/index.js';
+import type { Logger } from '../../src/logging/index.js';
+import { compilePolicies } from '../../src/policy/index.js';
+import { readPolicySources } from '../../src/policy-files/index.js';
+import { createRedis, deletePrefix, scanJobOptions } from '../../src/queue/index.js';
+import { createCore } from '../../src/runtime/index.js';
+import { createPolicyScheduler } from '../../src/scheduler/index.js';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const EMULATOR_KEYS = { accessKeyId: 'tagwarden-test', accessKeySecret: 'tagwarden-test-secret' };
@@ -223,4 +228,36 @@ export function financeKeysPolicy(regions: readonly string[], schedule: Record<s
     schedule,
     limits: { maxRemovalsPerRun: 100_000 },
   });
+}
+
+/**
+ * An in-process tagwarden (workers for `regions` only) with the first policy of `policiesDir` compiled and a
+ * scheduler to start scans of it by hand: for tests that stage a run step by step.
+ */
+export async function startStagedRun(options: {
+  emulatorUrl: string;
+  prefix: string;
+  regions: readonly string[];
+  policiesDir: string;
+  logger: Logger;
+}) {
+  const core = createCore(testConfig(options), { credentials: EMULATOR_KEYS, logger: options.logger });
+  const workers = core.createWorkers();
+  workers.start();
+  const [policy] = compilePolicies((await readPolicySources([options.policiesDir])).sources, new Date()).policies;
+  if (!policy) throw new Error(`no valid policy in ${options.policiesDir}`);
+  const scheduler = createPolicyScheduler({
+    queue: core.scanQueue,
+    scanJobOptions: scanJobOptions({ attempts: 1, completedRetentionHours: 1, failedRetentionDays: 1 }),
+    logger: options.logger,
+  });
+  return {
+    core,
+    policy,
+    scanNow: (runId: string) => scheduler.scanNow(policy, 'once', runId),
+    async close() {
+      await workers.close();
+      await core.close();
+    },
+  };
 }
