@@ -1,17 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { compilePolicyDocument, discoveryPlan } from '../../src/policy/index.js';
-import type { CompiledPolicy } from '../../src/policy/index.js';
+import { discoveryPlan } from '../../src/policy/index.js';
+import { compiledPolicy } from '../support/policies.js';
 
-const NOW = new Date('2026-11-27T12:00:00Z');
-
-function policy(spec: Record<string, unknown>): CompiledPolicy {
-  const { policy: p, findings } = compilePolicyDocument(
-    { apiVersion: 'tagwarden/v1', kind: 'TagPolicy', metadata: { name: 'p' }, spec: { regions: ['cn-hangzhou'], ...spec } },
-    NOW,
-  );
-  if (!p) throw new Error(JSON.stringify(findings));
-  return p;
-}
+const policy = compiledPolicy;
 
 describe('discoveryPlan', () => {
   it('uses ListTagResources by key when only exact keys are removed and nothing but tags is selected', () => {

@@ -1,18 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { Resource } from '../../src/model.js';
-import { compilePolicyDocument, isSystemTagKey, matchResource } from '../../src/policy/index.js';
-import type { CompiledPolicy } from '../../src/policy/index.js';
+import { isSystemTagKey, matchResource, type CompiledPolicy } from '../../src/policy/index.js';
+import { POLICY_NOW, compiledPolicy } from '../support/policies.js';
 
-const NOW = new Date('2026-11-27T12:00:00Z');
-
-function policy(spec: Record<string, unknown>): CompiledPolicy {
-  const { policy: p, findings } = compilePolicyDocument(
-    { apiVersion: 'tagwarden/v1', kind: 'TagPolicy', metadata: { name: 'p' }, spec: { regions: ['cn-hangzhou'], ...spec } },
-    NOW,
-  );
-  if (!p) throw new Error(JSON.stringify(findings));
-  return p;
-}
+const NOW = POLICY_NOW;
+const policy = compiledPolicy;
 
 function resource(tags: Record<string, string>, extra: Partial<Resource> = {}): Resource {
   return { id: 'pcc-1', region: 'cn-hangzhou', tags, attributes: {}, ...extra };
