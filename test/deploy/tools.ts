@@ -25,7 +25,7 @@ export function readYaml(...parts: string[]): unknown {
   return parse(readRepoFile(...parts), { merge: true });
 }
 
-/** The Debian packages that provide each tool; .ci/run installs them when absent. */
+/** The Debian packages that provide each tool; test/support/system-tools.sh (run by `npm test`) installs them when absent. */
 export const TOOL_PACKAGES = { kubectl: 'kubernetes-client', promtool: 'prometheus' } as const;
 export type ToolName = keyof typeof TOOL_PACKAGES;
 

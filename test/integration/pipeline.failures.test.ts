@@ -251,10 +251,10 @@ describe('pipeline failures', () => {
     try {
       const { jobIds } = await producer.untag({ region: 'cn-hangzhou', resourceIds: [...ids, 'pcc-deleted0000000000'], tagKeys: ['owner'], reason: 'test' });
       expect(jobIds).toHaveLength(1);
-      const job = await eventually(async () => {
-        const j = await core.queueFor('cn-hangzhou').getJob(jobIds[0]!);
-        return (await j?.getState()) === 'completed' ? j : undefined;
-      });
+      // Read the job again once it is completed: a Job fetched while active carries no returnvalue.
+      const queue = core.queueFor('cn-hangzhou');
+      await eventually(async () => ((await queue.getJobState(jobIds[0]!)) === 'completed' ? true : undefined));
+      const job = await queue.getJob(jobIds[0]!);
       const result = job!.returnvalue as { outcome: string; removed: number; resources: Record<string, { outcome: string }> };
       expect(result.outcome).toBe('succeeded');
       expect(result.removed).toBe(3);
