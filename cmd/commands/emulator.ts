@@ -3,7 +3,14 @@
 import { readFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { API_NAMES, type ApiName } from '../../src/model.js';
-import { type EmulatorOptions, type EmulatorStateDoc, type FaultConfig, startEmulator, validateFaults } from '../../src/emulator/index.js';
+import {
+  type EmulatorOptions,
+  type EmulatorStateDoc,
+  type FaultConfig,
+  startEmulator,
+  validateFaults,
+  validateWebhook,
+} from '../../src/emulator/index.js';
 
 function integer(name: string, min: number): (value: string) => number {
   return (value) => {
@@ -54,6 +61,22 @@ interface EmulatorFlags {
   clientTokenTtlMs?: number;
   nonceTtlMs?: number;
   maxCallLog?: number;
+  webhookUrl?: string[];
+  webhookToken?: string;
+  webhookDuplicates?: number;
+  webhookActions?: string;
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+function probability(name: string): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError(`${name} must be a number from 0 to 1`);
+    return n;
+  };
 }
 
 async function optionsFrom(flags: EmulatorFlags): Promise<EmulatorOptions> {
@@ -85,6 +108,16 @@ async function optionsFrom(flags: EmulatorFlags): Promise<EmulatorOptions> {
     ...(flags.clientTokenTtlMs !== undefined ? { clientTokenTtlMs: flags.clientTokenTtlMs } : {}),
     ...(flags.nonceTtlMs !== undefined ? { nonceTtlMs: flags.nonceTtlMs } : {}),
     ...(flags.maxCallLog !== undefined ? { maxCallLog: flags.maxCallLog } : {}),
+    ...(flags.webhookUrl !== undefined
+      ? {
+          webhook: validateWebhook({
+            urls: flags.webhookUrl,
+            ...(flags.webhookToken !== undefined ? { token: flags.webhookToken } : {}),
+            ...(flags.webhookDuplicates !== undefined ? { duplicates: flags.webhookDuplicates } : {}),
+            ...(flags.webhookActions !== undefined ? { actions: flags.webhookActions.split(',').filter(Boolean) } : {}),
+          }),
+        }
+      : {}),
   };
 }
 
@@ -106,6 +139,10 @@ export function emulatorCommand(): Command {
     .addOption(new Option('--client-token-ttl-ms <ms>', 'how long ClientToken results are remembered').argParser(integer('--client-token-ttl-ms', 1)))
     .addOption(new Option('--nonce-ttl-ms <ms>', 'how long signature nonces are remembered').argParser(integer('--nonce-ttl-ms', 1)))
     .addOption(new Option('--max-call-log <n>', 'entries kept by /_emulator/calls').argParser(integer('--max-call-log', 0)))
+    .option('--webhook-url <url>', 'deliver an ActionTrail CloudEvent per successful TagResources call here (repeatable: used in turn)', collect)
+    .option('--webhook-token <token>', 'sent as x-eventbridge-signature-token')
+    .addOption(new Option('--webhook-duplicates <p>', 'probability that an event is delivered twice').argParser(probability('--webhook-duplicates')))
+    .option('--webhook-actions <a,b>', 'actions that produce events (default TagResources)')
     .action(async (flags: EmulatorFlags) => {
       let options: EmulatorOptions;
       try {

@@ -7,6 +7,7 @@ export { EMULATOR_ERRORS, type EmulatorErrorCode } from './api-errors.js';
 export { DEFAULT_CREDENTIALS, DEFAULT_CLIENT_TOKEN_TTL_MS, DEFAULT_NONCE_TTL_MS, DEFAULT_MAX_CALL_LOG } from './core.js';
 export { validateFaults, FAULT_KINDS } from './faults.js';
 export { MAX_CLOCK_SKEW_MS } from './auth.js';
+export { WEBHOOK_PATH, actionTrailEvent, validateWebhook, type WebhookConfig, type WebhookStats } from './webhook.js';
 export { checkState, expectedRemovals, toResource, type StateCheck } from './verify.js';
 export type {
   CallCounters, CallLogPage, CallRecord, EmulatorCredential, EmulatorOptions, EmulatorResource, EmulatorStateDoc,

@@ -11,6 +11,7 @@ import { ApiFailure, missing } from './api-errors.js';
 import { type SignedRequest, V2_COMMON_PARAMS, header, signatureKind } from './auth.js';
 import { EmulatorCore } from './core.js';
 import type { CallRecord, EmulatorOptions, FaultKind, RunningEmulator } from './types.js';
+import { WEBHOOK_PATH, WebhookDelivery, handleWebhookAdmin } from './webhook.js';
 
 /** The API version this emulator serves. */
 export const API_VERSION = '2022-01-01';
@@ -87,7 +88,14 @@ function businessParams(params: Readonly<Record<string, string>>): Record<string
 }
 
 /** Handles one API request end to end; never throws. */
-async function handleApi(core: EmulatorCore, req: IncomingMessage, res: ServerResponse, path: string, rawQuery: string): Promise<void> {
+async function handleApi(
+  core: EmulatorCore,
+  req: IncomingMessage,
+  res: ServerResponse,
+  path: string,
+  rawQuery: string,
+  webhook?: WebhookDelivery,
+): Promise<void> {
   const rec: CallRecord = {
     seq: core.log.nextSeq(),
     at: core.now(),
@@ -199,6 +207,16 @@ async function handleApi(core: EmulatorCore, req: IncomingMessage, res: ServerRe
     rec.removed = out.removed;
     rec.added = out.added;
     rec.code = 'OK';
+    webhook?.publish({
+      action: api,
+      region: rec.region,
+      requestId: rec.requestId,
+      params,
+      accessKeyId: rec.accessKeyId,
+      userAgent: header(req.headers, 'user-agent') ?? '',
+      sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
+      at: rec.at,
+    });
     const json = JSON.stringify({ RequestId: rec.requestId, ...out.body });
     if (tokenKey !== undefined) core.tokens.set(tokenKey, { fingerprint, json });
     if (fault === 'applyThenDrop') return drop();
@@ -236,14 +254,17 @@ async function handleApi(core: EmulatorCore, req: IncomingMessage, res: ServerRe
  */
 export async function startEmulator(options: EmulatorOptions = {}): Promise<RunningEmulator> {
   const core = new EmulatorCore(options);
+  const webhook = new WebhookDelivery(options.webhook);
   const server = createServer({ keepAliveTimeout: 5_000 }, (req, res) => {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
     const rawQuery = q < 0 ? '' : url.slice(q + 1);
-    const work = path.startsWith(ADMIN_PREFIX) || path === ADMIN_PREFIX.slice(0, -1)
-      ? readBody(req, MAX_ADMIN_BODY).then((body) => handleAdmin(core, req, res, path, rawQuery, body))
-      : handleApi(core, req, res, path, rawQuery);
+    const work = path === WEBHOOK_PATH
+      ? readBody(req, MAX_API_BODY).then((body) => handleWebhookAdmin(webhook, req, res, body))
+      : path.startsWith(ADMIN_PREFIX) || path === ADMIN_PREFIX.slice(0, -1)
+        ? readBody(req, MAX_ADMIN_BODY).then((body) => handleAdmin(core, req, res, path, rawQuery, body))
+        : handleApi(core, req, res, path, rawQuery, webhook);
     work.catch((err: unknown) => {
       if (!res.headersSent && !res.destroyed) {
         const tooLarge = err instanceof BodyTooLarge;
@@ -272,6 +293,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
     port,
     close(): Promise<void> {
       closing ??= new Promise<void>((resolve) => {
+        webhook.close();
         server.close(() => resolve());
         server.closeAllConnections();
       });

@@ -1,5 +1,6 @@
 // Public types of the VpcPeer emulator: options, fault config, state document, call log and stats.
 import type { ApiName } from '../model.js';
+import type { WebhookConfig } from './webhook.js';
 
 /** An access key the emulator accepts. */
 export interface EmulatorCredential {
@@ -99,6 +100,8 @@ export interface EmulatorOptions {
   maxCallLog?: number;
   /** Clock (epoch ms), for tests. */
   now?: () => number;
+  /** Deliver an ActionTrail CloudEvent for every successful TagResources call (see webhook.ts). */
+  webhook?: WebhookConfig;
 }
 
 /** A started emulator. `close()` is idempotent. */
