@@ -20,14 +20,36 @@ export const DOCUMENTED_QUOTAS: Readonly<Record<ApiName, number>> = Object.freez
   GetVpcPeerConnectionAttribute: 360,
 });
 
-/** The documented regions of VpcPeer 2022-01-01 (all served by vpcpeer.aliyuncs.com). */
+/**
+ * The regions of VpcPeer 2022-01-01, all served by vpcpeer.aliyuncs.com: exactly the 28 `regionId`s of the
+ * `endpoints` array of the API metadata (src/emulator/API-FACTS.md, "Regions"). A region missing here can
+ * still be governed: any well-formed region ID is accepted, with a warning (see `regionIdProblem`).
+ */
 export const KNOWN_REGIONS = [
   'cn-qingdao', 'cn-beijing', 'cn-zhangjiakou', 'cn-huhehaote', 'cn-wulanchabu', 'cn-hangzhou',
-  'cn-shanghai', 'cn-nanjing', 'cn-fuzhou', 'cn-shenzhen', 'cn-heyuan', 'cn-guangzhou', 'cn-chengdu',
-  'cn-wuhan-lr', 'cn-hongkong', 'ap-northeast-1', 'ap-northeast-2', 'ap-southeast-1',
-  'ap-southeast-3', 'ap-southeast-5', 'ap-southeast-6', 'ap-southeast-7', 'us-east-1', 'us-west-1',
-  'eu-west-1', 'eu-central-1', 'me-east-1', 'me-central-1',
+  'cn-shanghai', 'cn-nanjing', 'cn-shenzhen', 'cn-heyuan', 'cn-guangzhou', 'cn-chengdu', 'cn-hongkong',
+  'ap-northeast-1', 'ap-northeast-2', 'ap-southeast-1', 'ap-southeast-2', 'ap-southeast-3', 'ap-southeast-5',
+  'ap-southeast-6', 'ap-southeast-7', 'ap-south-1', 'us-east-1', 'us-west-1', 'eu-west-1', 'eu-central-1',
+  'me-east-1', 'me-central-1',
 ] as const;
+
+/** The shape of an Alibaba Cloud region ID: `cn-hangzhou`, `ap-southeast-1`, `cn-shanghai-finance-1`. */
+export const REGION_ID_PATTERN = /^[a-z]{2}-[a-z0-9]+(?:-[a-z0-9]+){0,4}$/;
+/** Longest accepted region ID. */
+export const MAX_REGION_ID_LENGTH = 40;
+
+/** Whether VpcPeer's endpoint metadata lists the region. */
+export function isKnownRegion(region: string): boolean {
+  return (KNOWN_REGIONS as readonly string[]).includes(region);
+}
+
+/** What is wrong with a region ID's shape, or undefined when it is well formed (known or not). */
+export function regionIdProblem(region: string): string | undefined {
+  if (region.length === 0) return 'must not be empty';
+  if (region.length > MAX_REGION_ID_LENGTH) return `is ${region.length} characters long; at most ${MAX_REGION_ID_LENGTH} are allowed`;
+  if (!REGION_ID_PATTERN.test(region)) return 'is not a region ID (lowercase letters and digits in dash-separated parts, such as cn-hangzhou or ap-south-1)';
+  return undefined;
+}
 
 /** Limits of one UnTagResources call (reference §1.2). */
 export const MAX_IDS_PER_CALL = 20;

@@ -1,7 +1,7 @@
 // Owns AppConfig: environment + flags -> one validated, frozen object. The only reader of process.env.
 // Must not open connections or start anything: modules receive their slice of the config.
 import { z } from 'zod';
-import { API_NAMES, DOCUMENTED_QUOTAS, KNOWN_REGIONS, type ApiName } from '../model.js';
+import { API_NAMES, DOCUMENTED_QUOTAS, KNOWN_REGIONS, regionIdProblem, type ApiName } from '../model.js';
 import { TagwardenError } from '../errors.js';
 
 const bool = z
@@ -11,7 +11,16 @@ const int = (min: number, max: number) => z.coerce.number().int().min(min).max(m
 const regionList = z
   .string()
   .transform((s) => s.split(',').map((r) => r.trim()).filter(Boolean))
-  .pipe(z.array(z.enum(KNOWN_REGIONS)).min(1));
+  .pipe(
+    z
+      .array(
+        z.string().superRefine((region, ctx) => {
+          const problem = regionIdProblem(region);
+          if (problem) ctx.addIssue({ code: 'custom', message: `'${region}' ${problem}` });
+        }),
+      )
+      .min(1),
+  );
 
 /** Every setting, its environment variable and its default. The README's configuration table mirrors this. */
 export const CONFIG_SCHEMA = z.object({
@@ -28,7 +37,10 @@ export const CONFIG_SCHEMA = z.object({
   readTimeoutMs: int(100, 300_000).default(10_000),
   /** TAGWARDEN_ACCOUNT_ID: the quota scope; replicas with the same value share one rate limit. */
   accountId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).default('default'),
-  /** TAGWARDEN_REGIONS: regions this replica works for (untag queues); defaults to every documented region. */
+  /**
+   * TAGWARDEN_REGIONS: regions this replica works for (untag queues); defaults to every region VpcPeer lists.
+   * A well-formed region VpcPeer does not list (yet) is accepted; the daemon warns about it at start.
+   */
   regions: regionList.default([...KNOWN_REGIONS]),
   /** TAGWARDEN_QUOTA_FRACTION: share of the documented quota to use (0-1]. */
   quotaFraction: z.coerce.number().gt(0).max(1).default(0.8),

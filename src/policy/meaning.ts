@@ -1,6 +1,6 @@
 // Stage 3: checks what a document means (keys, patterns, regions, dates, schedules) on the raw value,
 // defensively, so it also runs on documents the schema stage rejected and every error shows in one pass.
-import { KNOWN_REGIONS } from '../model.js';
+import { KNOWN_REGIONS, isKnownRegion, regionIdProblem } from '../model.js';
 import { formatPath } from './locate.js';
 import type { Locator, PathSegment } from './locate.js';
 import { compilePattern } from './patterns.js';
@@ -67,8 +67,16 @@ function checkRegions(spec: Record<string, unknown>, report: Report): void {
   const seen = new Set<string>();
   for (const [i, region] of strings(spec.regions)) {
     if (!/^[a-z]{2}-[a-z0-9-]{1,40}$/.test(region)) continue; // the schema stage reports the shape
-    if (!(KNOWN_REGIONS as readonly string[]).includes(region)) {
-      report(['spec', 'regions', i], 'error', `unknown region '${region}'`, `one of ${KNOWN_REGIONS.join(', ')}`);
+    const problem = regionIdProblem(region);
+    if (problem !== undefined) {
+      report(['spec', 'regions', i], 'error', `region '${region}' ${problem}`, 'a region ID such as cn-hangzhou');
+    } else if (!isKnownRegion(region)) {
+      // A region VpcPeer opens after this list was written must not be impossible to govern.
+      report(
+        ['spec', 'regions', i], 'warning',
+        `region '${region}' is not in VpcPeer's endpoint list; it is governed anyway (check the ID)`,
+        `one of ${KNOWN_REGIONS.join(', ')}`,
+      );
     }
     if (seen.has(region)) report(['spec', 'regions', i], 'warning', `region '${region}' is listed twice`);
     seen.add(region);

@@ -1,11 +1,16 @@
 // The job payload schemas: the contract with every producer, in any language (schemas/jobs.schema.json).
 import { z } from 'zod';
-import { KNOWN_REGIONS, MAX_IDS_PER_CALL, MAX_KEYS_PER_CALL, tagKeyProblem } from '../model.js';
+import { KNOWN_REGIONS, MAX_IDS_PER_CALL, MAX_KEYS_PER_CALL, MAX_REGION_ID_LENGTH, REGION_ID_PATTERN, tagKeyProblem } from '../model.js';
 
 export const RESOURCE_ID = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'must be a peering connection ID such as pcc-bp1abc (letters, digits, - and _)');
-export const REGION = z.enum(KNOWN_REGIONS, { error: `must be one of the documented VpcPeer regions: ${KNOWN_REGIONS.join(', ')}` });
+/** Any well-formed region ID: a region VpcPeer lists after KNOWN_REGIONS was written can still be governed. */
+export const REGION = z
+  .string()
+  .max(MAX_REGION_ID_LENGTH, `region must be at most ${MAX_REGION_ID_LENGTH} characters`)
+  .regex(REGION_ID_PATTERN, 'region is not a region ID (lowercase letters and digits in dash-separated parts, such as cn-hangzhou)')
+  .describe(`a region ID; VpcPeer lists ${KNOWN_REGIONS.join(', ')}`);
 export const TAG_KEY = z.string().superRefine((key, ctx) => {
   const problem = tagKeyProblem(key);
   if (problem) ctx.addIssue({ code: 'custom', message: `tag key ${problem}` });

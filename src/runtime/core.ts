@@ -7,6 +7,7 @@ import { classifyError, createCloudClient, type CloudApi, type CloudClientOption
 import type { AppConfig } from '../config/index.js';
 import { createLogger, type Logger } from '../logging/index.js';
 import { codeLabel, collectProcessMetrics, createMetrics, type Metrics } from '../metrics/index.js';
+import { isKnownRegion } from '../model.js';
 import { createRateLimiter, type RateLimiter } from '../ratelimit/index.js';
 import {
   SCAN_QUEUE,
@@ -77,6 +78,8 @@ export function createCore(config: AppConfig, options: RuntimeOptions = {}): Cor
     return queue;
   };
   for (const region of config.regions) queueFor(region);
+  const unlisted = config.regions.filter((r) => !isKnownRegion(r));
+  if (unlisted.length > 0) logger.warn('regions not in the VpcPeer endpoint list are governed anyway; check the IDs', { regions: unlisted });
   const queues = () => [scanQueue, ...untagQueues.values()];
 
   const metrics = createMetrics(

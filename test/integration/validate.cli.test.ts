@@ -54,12 +54,12 @@ describe('tagwarden validate', () => {
     expect(code).toBe(1);
     const lines = stdout.trim().split('\n');
     expect(lines).toContain(
-      "test/fixtures/policies-bad/a-many-errors.yaml:7:26: error: spec.regions[1]: unknown region 'cn-moon' (valid: one of cn-qingdao, cn-beijing, cn-zhangjiakou, cn-huhehaote, cn-wulanchabu, cn-hangzhou, cn-shanghai, cn-nanjing, cn-fuzhou, cn-shenzhen, cn-heyuan, cn-guangzhou, cn-chengdu, cn-wuhan-lr, cn-hongkong, ap-northeast-1, ap-northeast-2, ap-southeast-1, ap-southeast-3, ap-southeast-5, ap-southeast-6, ap-southeast-7, us-east-1, us-west-1, eu-west-1, eu-central-1, me-east-1, me-central-1) [policy Strip_Temp]",
+      "test/fixtures/policies-bad/a-many-errors.yaml:7:26: warning: spec.regions[1]: region 'cn-moon' is not in VpcPeer's endpoint list; it is governed anyway (check the ID) (valid: one of cn-qingdao, cn-beijing, cn-zhangjiakou, cn-huhehaote, cn-wulanchabu, cn-hangzhou, cn-shanghai, cn-nanjing, cn-shenzhen, cn-heyuan, cn-guangzhou, cn-chengdu, cn-hongkong, ap-northeast-1, ap-northeast-2, ap-southeast-1, ap-southeast-2, ap-southeast-3, ap-southeast-5, ap-southeast-6, ap-southeast-7, ap-south-1, us-east-1, us-west-1, eu-west-1, eu-central-1, me-east-1, me-central-1) [policy Strip_Temp]",
     );
     expect(lines.some((l) => /^test\/fixtures\/policies-bad\/b-syntax\.yaml:\d+:\d+: error: /.test(l))).toBe(true);
     expect(lines.some((l) => l.startsWith('test/fixtures/policies-bad/c-duplicate.yaml:5:9: error: metadata.name: policy name \'good-neighbour\' is already used'))).toBe(true);
     expect(lines).toContain(`ok good-neighbour (test/fixtures/policies-bad/a-many-errors.yaml:27): enforce, every 10m, cn-shanghai, discovery ListTagResources by key, at most 1000 removals per run`);
-    expect(lines.at(-1)).toMatch(/^1 valid policy in 3 files: \d+ errors, 2 warnings$/);
+    expect(lines.at(-1)).toMatch(/^1 valid policy in 3 files: \d+ errors, 3 warnings$/);
   });
 
   it('prints machine-readable findings with --json', async () => {
@@ -74,6 +74,17 @@ describe('tagwarden validate', () => {
       file: 'test/fixtures/policies-bad/a-many-errors.yaml', line: 22, column: 9, path: 'spec.mode', message: 'invalid value "sometimes"',
       expected: 'enforce or dryRun', severity: 'error', stage: 'schema', policy: 'Strip_Temp',
     });
+  });
+
+  it('accepts ap-south-1 (Mumbai) cleanly, and an unlisted well-formed region with a warning and exit 0', async () => {
+    const mumbai = await run(['validate', 'test/fixtures/policies-regions/mumbai.yaml', '--now', NOW]);
+    expect(mumbai.stdout.trim().split('\n').at(-1)).toBe('1 valid policy in 1 file: 0 errors, 0 warnings');
+    expect(mumbai.stdout).toContain('ap-south-1');
+    expect(mumbai.code).toBe(0);
+    const future = await run(['validate', 'test/fixtures/policies-regions/unlisted.yaml', '--now', NOW]);
+    expect(future.stdout).toContain("warning: spec.regions[1]: region 'ap-southeast-9' is not in VpcPeer's endpoint list; it is governed anyway");
+    expect(future.stdout.trim().split('\n').at(-1)).toBe('1 valid policy in 1 file: 0 errors, 1 warning');
+    expect(future.code).toBe(0);
   });
 
   it('exits 1 for a path that does not exist, and 0 with only warnings', async () => {
