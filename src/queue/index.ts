@@ -13,5 +13,5 @@ export {
 } from './payloads.js';
 export { createProducer, type Producer, type ProducerOptions, type EnqueueResult } from './producer.js';
 export { createLedger, type Ledger, type PolicyRunSummary, type BatchEnd, type ScanSummary } from './ledger.js';
-export { cachedScript, createRedis, deletePrefix } from './redis.js';
+export { cachedScript, connectionErrorReporter, createRedis, deletePrefix, errorFields, reportErrors, type ErrorEmitter, type RedisConnectionOptions } from './redis.js';
 export { createJobInspector, LISTABLE_STATES, type JobInspector, type JobView, type ListableState } from './inspector.js';

@@ -5,7 +5,8 @@ import type { Redis } from 'ioredis';
 import { TagwardenError } from '../errors.js';
 import { batchId, splitIntoCalls } from '../planner/index.js';
 import { UntagRequestSchema, describeIssues, type UntagJob, type UntagRequest } from './payloads.js';
-import { createRedis } from './redis.js';
+import { createLogger, type Logger } from '../logging/index.js';
+import { connectionErrorReporter, createRedis, reportErrors } from './redis.js';
 import { untagJobOptions, untagQueueName, type RetentionOptions } from './names.js';
 
 export interface ProducerOptions {
@@ -16,6 +17,8 @@ export interface ProducerOptions {
   /** TAGWARDEN_ACCOUNT_ID of that deployment (default `default`). */
   account?: string;
   retention?: Partial<RetentionOptions>;
+  /** Where connection errors are logged (redacted); JSON lines on stderr when absent. */
+  logger?: Logger;
 }
 
 export interface EnqueueResult {
@@ -31,6 +34,12 @@ export interface Producer {
   close(): Promise<void>;
 }
 
+let sharedStderrLogger: Logger | undefined;
+/** Secrets are not known here; URL passwords and bearer values are still redacted by pattern. */
+function stderrLogger(): Logger {
+  return (sharedStderrLogger ??= createLogger({ level: 'warn', secrets: [], stream: process.stderr, base: { service: 'tagwarden' } }));
+}
+
 const DEFAULT_RETENTION: RetentionOptions = { attempts: 8, completedRetentionHours: 24, failedRetentionDays: 14 };
 const IDEMPOTENCY_TTL_SECONDS = 86_400;
 
@@ -42,7 +51,12 @@ const IDEMPOTENCY_TTL_SECONDS = 86_400;
  */
 export function createProducer(options: ProducerOptions): Producer {
   const ownsConnection = typeof options.connection === 'string';
-  const redis = typeof options.connection === 'string' ? createRedis(options.connection, { connectionName: 'tagwarden-producer' }) : options.connection;
+  const redis =
+    typeof options.connection === 'string'
+      ? createRedis(options.connection, { connectionName: 'tagwarden-producer', ...(options.logger ? { logger: options.logger } : {}) })
+      : options.connection;
+  // A queue without an error listener prints its connection's errors raw (with the AUTH arguments).
+  const reportError = connectionErrorReporter(options.logger ?? (() => stderrLogger()));
   const prefix = options.prefix ?? 'tagwarden';
   const account = options.account ?? 'default';
   const jobOptions = untagJobOptions({ ...DEFAULT_RETENTION, ...options.retention });
@@ -51,7 +65,7 @@ export function createProducer(options: ProducerOptions): Producer {
     const name = untagQueueName(account, region);
     let queue = queues.get(name);
     if (!queue) {
-      queue = new Queue(name, { connection: redis, prefix });
+      queue = reportErrors(new Queue(name, { connection: redis, prefix }), name, reportError);
       queues.set(name, queue);
     }
     return queue;

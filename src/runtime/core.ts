@@ -12,7 +12,9 @@ import { createRateLimiter, type RateLimiter } from '../ratelimit/index.js';
 import {
   SCAN_QUEUE,
   createLedger,
+  connectionErrorReporter,
   createRedis,
+  reportErrors,
   scanJobOptions,
   untagJobOptions,
   untagQueueName,
@@ -61,18 +63,19 @@ export interface Core {
 export function createCore(config: AppConfig, options: RuntimeOptions = {}): Core {
   const logger = options.logger ?? createLogger({ level: config.logLevel, secrets: config.secrets, base: { service: 'tagwarden' } });
   const now = options.now ?? (() => new Date());
-  const redis = createRedis(config.redisUrl);
-  redis.on('error', (err: Error) => logger.warn('redis connection error', { err: err.message }));
+  const reportError = connectionErrorReporter(logger);
+  const redis = createRedis(config.redisUrl, { logger });
   const registry = new Registry();
   collectProcessMetrics(registry);
 
   const jobOptions = jobOptionsOf(config);
-  const scanQueue = new Queue(SCAN_QUEUE, { connection: redis, prefix: config.queuePrefix });
+  const scanQueue = reportErrors(new Queue(SCAN_QUEUE, { connection: redis, prefix: config.queuePrefix }), SCAN_QUEUE, reportError);
   const untagQueues = new Map<string, Queue>();
   const queueFor = (region: string): Queue => {
     let queue = untagQueues.get(region);
     if (!queue) {
-      queue = new Queue(untagQueueName(config.accountId, region), { connection: redis, prefix: config.queuePrefix });
+      const name = untagQueueName(config.accountId, region);
+      queue = reportErrors(new Queue(name, { connection: redis, prefix: config.queuePrefix }), name, reportError);
       untagQueues.set(region, queue);
     }
     return queue;

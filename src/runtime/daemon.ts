@@ -44,7 +44,7 @@ export async function startDaemon(config: AppConfig, options: RuntimeOptions = {
       if (outside.length) logger.warn('policy regions without an untag worker here (TAGWARDEN_REGIONS)', { outside });
     },
   });
-  const producer = createProducer({ connection: redis, prefix: config.queuePrefix, account: config.accountId, retention: jobOptions.retention });
+  const producer = createProducer({ connection: redis, prefix: config.queuePrefix, account: config.accountId, retention: jobOptions.retention, logger: core.logger });
   const inspector = createJobInspector({ queues: core.queues() });
   let closing = false;
 
