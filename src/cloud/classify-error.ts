@@ -47,7 +47,7 @@ export const CLASSIFICATION = {
       kind: 'auth',
       codes: [
         'SignatureDoesNotMatch', 'IncompleteSignature', 'Forbidden', 'Forbidden.RAM', 'Forbidden.NoPermission',
-        'Forbidden.RiskControl', 'InvalidCredentials', 'CredentialsUnavailable',
+        'Forbidden.RiskControl', 'InvalidCredentials', 'CredentialsUnavailable', 'MissingSecurityToken',
       ],
       prefixes: ['InvalidAccessKeyId', 'InvalidSecurityToken', 'InvalidTimeStamp'],
     },

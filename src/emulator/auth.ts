@@ -11,8 +11,19 @@ import type { EmulatorCredential } from './types.js';
 /** Largest accepted clock skew of x-acs-date / Timestamp (reference §3.1-3.2). */
 export const MAX_CLOCK_SKEW_MS = 15 * 60_000;
 
-/** Headers a V3 request must sign. */
+/** Headers a V3 request must carry and sign, whatever else it sends. */
 const V3_REQUIRED_SIGNED = ['host', 'x-acs-action', 'x-acs-version', 'x-acs-date', 'x-acs-signature-nonce', 'x-acs-content-sha256'];
+
+/**
+ * Headers a V3 request must sign when it carries them: `content-type` and every `x-acs-*` header (the V3
+ * specification's CanonicalHeaders, reference §3.2). An unsigned one could be changed in transit.
+ */
+export function unsignedV3Headers(headers: IncomingHttpHeaders, signed: readonly string[]): string[] {
+  return Object.keys(headers)
+    .map((h) => h.toLowerCase())
+    .filter((h) => (h === 'content-type' || h.startsWith('x-acs-')) && !signed.includes(h))
+    .sort();
+}
 
 /** The V2 common parameters: never business parameters. */
 export const V2_COMMON_PARAMS: ReadonlySet<string> = new Set([
@@ -62,7 +73,7 @@ function parseTimestamp(text: string, name: string): number {
 
 /** Verifies signatures against a set of credentials, and remembers nonces for `nonceTtlMs`. */
 export class Authenticator {
-  private readonly secrets: Map<string, string>;
+  private readonly keys = new Map<string, EmulatorCredential>();
   private readonly nonces: TtlMap<true>;
 
   constructor(
@@ -70,8 +81,20 @@ export class Authenticator {
     nonceTtlMs: number,
     private readonly now: () => number,
   ) {
-    this.secrets = new Map(credentials.map((c) => [c.accessKeyId, c.accessKeySecret]));
+    for (const c of credentials) this.addCredential(c);
     this.nonces = new TtlMap(nonceTtlMs, now);
+  }
+
+  /** Accepts one more access key (or replaces the one with its id), e.g. STS credentials just issued. */
+  addCredential(credential: EmulatorCredential): void {
+    if (credential.accessKeyId === '' || credential.accessKeySecret === '') throw new Error('credentials: accessKeyId and accessKeySecret must be non-empty');
+    if (credential.securityToken === '') throw new Error('credentials: securityToken must be non-empty when given');
+    this.keys.set(credential.accessKeyId, { ...credential });
+  }
+
+  /** Stops accepting an access key; true when it was known. */
+  removeCredential(accessKeyId: string): boolean {
+    return this.keys.delete(accessKeyId);
   }
 
   /** The access key id a request claims, if it can be read (for the call log). */
@@ -90,10 +113,27 @@ export class Authenticator {
     throw missing('AccessKeyId');
   }
 
-  private secretOf(accessKeyId: string): string {
-    const secret = this.secrets.get(accessKeyId);
-    if (secret === undefined) throw new ApiFailure('InvalidAccessKeyId.NotFound', 'Specified access key is not found.');
-    return secret;
+  private credentialOf(accessKeyId: string): EmulatorCredential {
+    const credential = this.keys.get(accessKeyId);
+    if (credential === undefined) throw new ApiFailure('InvalidAccessKeyId.NotFound', 'Specified access key is not found.');
+    return credential;
+  }
+
+  /** An STS credential needs its own token, unexpired; a token sent with a plain access key is refused too. */
+  private checkToken(credential: EmulatorCredential, sent: string | undefined): void {
+    if (credential.securityToken === undefined) {
+      if (sent !== undefined) {
+        throw new ApiFailure('InvalidSecurityToken.MismatchWithAccessKey', 'The security token does not belong to the access key.');
+      }
+      return;
+    }
+    if (sent === undefined) throw new ApiFailure('MissingSecurityToken', 'SecurityToken is mandatory for this access key.');
+    if (!safeEqual(sent, credential.securityToken)) {
+      throw new ApiFailure('InvalidSecurityToken.MismatchWithAccessKey', 'The security token does not belong to the access key.');
+    }
+    if (credential.expiresAt !== undefined && this.now() >= credential.expiresAt) {
+      throw new ApiFailure('InvalidSecurityToken.Expired', 'Specified SecurityToken is expired.');
+    }
   }
 
   private checkClock(ms: number): void {
@@ -114,11 +154,15 @@ export class Authenticator {
     if (auth.algorithm !== V3_ALGORITHM) {
       throw new ApiFailure('IncompleteSignature', `The signature algorithm "${auth.algorithm}" is not supported; use ${V3_ALGORITHM}.`);
     }
-    const secret = this.secretOf(auth.accessKeyId);
+    const credential = this.credentialOf(auth.accessKeyId);
     for (const name of V3_REQUIRED_SIGNED) {
       if (!auth.signedHeaders.includes(name) || header(req.headers, name) === undefined) {
         throw new ApiFailure('IncompleteSignature', `The request must carry and sign the header "${name}".`);
       }
+    }
+    const unsigned = unsignedV3Headers(req.headers, auth.signedHeaders);
+    if (unsigned.length > 0) {
+      throw new ApiFailure('IncompleteSignature', `The request carries headers it does not sign: ${unsigned.join(', ')}; sign content-type and every x-acs-* header.`);
     }
     const headers: Record<string, string> = {};
     for (const name of auth.signedHeaders) {
@@ -133,11 +177,12 @@ export class Authenticator {
     }
     const expected = v3Signature(
       { method: req.method, path: req.path, query: req.query, headers, signedHeaders: auth.signedHeaders, hashedPayload },
-      secret,
+      credential.accessKeySecret,
     );
     if (!safeEqual(expected, auth.signature.toLowerCase())) {
       throw new ApiFailure('SignatureDoesNotMatch', 'Specified signature does not match our calculation.');
     }
+    this.checkToken(credential, headers['x-acs-security-token']);
     this.useNonce(auth.accessKeyId, headers['x-acs-signature-nonce'] ?? '');
     return { accessKeyId: auth.accessKeyId, signature: 'v3' };
   }
@@ -154,12 +199,14 @@ export class Authenticator {
       throw new ApiFailure('IncompleteSignature', `The SignatureVersion "${p['SignatureVersion']}" is not supported; use 1.0.`);
     }
     const accessKeyId = p['AccessKeyId'] ?? '';
-    const secret = this.secretOf(accessKeyId);
+    const credential = this.credentialOf(accessKeyId);
     this.checkClock(parseTimestamp(p['Timestamp'] ?? '', 'Timestamp'));
-    const expected = v2Signature(req.method, p, secret);
+    const expected = v2Signature(req.method, p, credential.accessKeySecret);
     if (!safeEqual(expected, p['Signature'] ?? '')) {
       throw new ApiFailure('SignatureDoesNotMatch', 'Specified signature does not match our calculation.');
     }
+    const token = p['SecurityToken'];
+    this.checkToken(credential, token === undefined || token === '' ? undefined : token);
     this.useNonce(accessKeyId, p['SignatureNonce'] ?? '');
     return { accessKeyId, signature: 'v2' };
   }

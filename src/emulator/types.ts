@@ -6,6 +6,14 @@ import type { WebhookConfig } from './webhook.js';
 export interface EmulatorCredential {
   readonly accessKeyId: string;
   readonly accessKeySecret: string;
+  /**
+   * Set for STS credentials: every request signed with this key must carry this token (V3: the signed
+   * `x-acs-security-token` header; V2: the `SecurityToken` parameter), else `MissingSecurityToken` or
+   * `InvalidSecurityToken.MismatchWithAccessKey`.
+   */
+  readonly securityToken?: string;
+  /** Epoch ms after which the credential answers `InvalidSecurityToken.Expired` (STS sessions). */
+  readonly expiresAt?: number;
 }
 
 /** Fault injection, drawn once per signed API call after the signature check. Probabilities 0..1. */

@@ -6,9 +6,13 @@ const UUID = /^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$/;
 const LIST = { RegionId: 'cn-hangzhou', ResourceType: 'PeerConnection', 'ResourceId.1': 'pcc-nothing' };
 const MINUTE = 60_000;
 
+/** An STS credential (key, secret and token), one that expired, and the plain default key. */
+const STS_KEY = { accessKeyId: 'STS.tagwarden-session', accessKeySecret: 'sts-session-secret', securityToken: 'CAIS-sts-token-for-test' };
+const EXPIRED_KEY = { accessKeyId: 'STS.tagwarden-expired', accessKeySecret: 'sts-expired-secret', securityToken: 'CAIS-expired-token', expiresAt: Date.now() - MINUTE };
+
 let emu: RunningEmulator;
 beforeAll(async () => {
-  emu = await startEmulator({ generate: { count: 30, seed: 1 } });
+  emu = await startEmulator({ generate: { count: 30, seed: 1 }, credentials: [TEST_KEY, STS_KEY, EXPIRED_KEY] });
 });
 afterAll(async () => {
   await emu.close();
@@ -29,9 +33,25 @@ describe.each([
     expect((body['VpcPeerConnects'] as unknown[]).length).toBe(3);
   });
 
-  it('accepts STS credentials (security token present)', async () => {
-    const body = await sdkCaller(emu.url, { v2, securityToken: 'sts-token-for-test' }).call('ListVpcPeerConnections', {}, { RegionId: 'cn-beijing' });
+  it('accepts STS credentials with their own security token', async () => {
+    const body = await sdkCaller(emu.url, { v2, ...STS_KEY }).call('ListVpcPeerConnections', {}, { RegionId: 'cn-beijing' });
     expect(body['TotalCount']).toBe(10);
+  });
+
+  it('checks the security token of STS credentials: missing, wrong, expired, or sent with a plain key', async () => {
+    const { securityToken: _token, ...withoutToken } = STS_KEY;
+    const missing = await sdkCaller(emu.url, { v2, ...withoutToken }).fail('ListVpcPeerConnections', {}, { RegionId: 'cn-beijing' });
+    expect([missing.statusCode, missing.code]).toEqual([400, 'MissingSecurityToken']);
+    const wrong = await sdkCaller(emu.url, { v2, ...STS_KEY, securityToken: 'CAIS-someone-elses-token' }).fail('ListVpcPeerConnections', {}, { RegionId: 'cn-beijing' });
+    expect([wrong.statusCode, wrong.code]).toEqual([400, 'InvalidSecurityToken.MismatchWithAccessKey']);
+    const { expiresAt: _at, ...expired } = EXPIRED_KEY;
+    const late = await sdkCaller(emu.url, { v2, ...expired }).fail('ListVpcPeerConnections', {}, { RegionId: 'cn-beijing' });
+    expect([late.statusCode, late.code]).toEqual([400, 'InvalidSecurityToken.Expired']);
+    const plainWithToken = await sdkCaller(emu.url, { v2, securityToken: 'CAIS-sts-token-for-test' }).fail('ListVpcPeerConnections', {}, { RegionId: 'cn-beijing' });
+    expect(plainWithToken.code).toBe('InvalidSecurityToken.MismatchWithAccessKey');
+    // A wrong secret is still a signature failure first: the token is only looked at for an authentic request.
+    const badSecret = await sdkCaller(emu.url, { v2, ...STS_KEY, accessKeySecret: 'nope' }).fail('ListVpcPeerConnections', {}, { RegionId: 'cn-beijing' });
+    expect(badSecret.code).toBe('SignatureDoesNotMatch');
   });
 
   it('answers a wrong secret with 403 SignatureDoesNotMatch and the documented error body', async () => {
@@ -95,6 +115,34 @@ describe('emulator signature checks (request shape)', () => {
     const res = await sendV3(emu.url, { action: 'ListTagResources', params: LIST, sendBody: 'RegionId=cn-shanghai&ResourceType=PeerConnection&ResourceId.1=pcc-x' });
     expect(res.status).toBe(403);
     expect(res.body['Code']).toBe('SignatureDoesNotMatch');
+  });
+
+  it('requires host, content-type and every x-acs-* header sent to be signed', async () => {
+    const params = { RegionId: 'cn-hangzhou', ResourceType: 'PeerConnection', 'Tag.1.Key': 'env' };
+    const signedAll = await sendV3(emu.url, { action: 'ListTagResources', params, extraHeaders: { 'x-acs-credentials-provider': 'static_ak' } });
+    expect(signedAll.status).toBe(200);
+    for (const unsigned of ['host', 'content-type', 'x-acs-credentials-provider', 'x-acs-action', 'x-acs-date']) {
+      const res = await sendV3(emu.url, { action: 'ListTagResources', params, extraHeaders: { 'x-acs-credentials-provider': 'static_ak' }, unsigned: [unsigned] });
+      expect([unsigned, res.status, res.body['Code']]).toEqual([unsigned, 400, 'IncompleteSignature']);
+      expect(res.body['Message']).toContain(unsigned);
+    }
+    // An x-acs-security-token that is not signed could be swapped in transit.
+    const token = await sendV3(emu.url, {
+      action: 'ListTagResources', params, ...STS_KEY,
+      extraHeaders: { 'x-acs-security-token': STS_KEY.securityToken }, unsigned: ['x-acs-security-token'],
+    });
+    expect([token.status, token.body['Code']]).toEqual([400, 'IncompleteSignature']);
+    const tokenSigned = await sendV3(emu.url, { action: 'ListTagResources', params, ...STS_KEY, extraHeaders: { 'x-acs-security-token': STS_KEY.securityToken } });
+    expect(tokenSigned.status).toBe(200);
+  });
+
+  it('names every unsigned header of a flood of them in one answer', async () => {
+    const params = { RegionId: 'cn-hangzhou', ResourceType: 'PeerConnection', 'Tag.1.Key': 'env' };
+    const flood = Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`x-acs-extra-${String(i).padStart(2, '0')}`, 'x'.repeat(100)]));
+    const res = await sendV3(emu.url, { action: 'ListTagResources', params, extraHeaders: flood, unsigned: Object.keys(flood) });
+    expect([res.status, res.body['Code']]).toEqual([400, 'IncompleteSignature']);
+    expect(res.body['Message']).toContain('x-acs-extra-00');
+    expect(res.body['Message']).toContain('x-acs-extra-59');
   });
 
   it('refuses a malformed timestamp with InvalidTimeStamp.Format', async () => {

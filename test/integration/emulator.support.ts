@@ -119,6 +119,10 @@ export interface CraftOptions {
   version?: string;
   /** V3 only: send this body instead of the signed one (to break x-acs-content-sha256). */
   sendBody?: string;
+  /** V3 only: more headers to send (signed unless listed in `unsigned`). */
+  extraHeaders?: Record<string, string>;
+  /** V3 only: headers sent but left out of SignedHeaders. */
+  unsigned?: string[];
 }
 
 /** Sends a V2-signed POST (everything in the query, empty body). Returns status and JSON body. */
@@ -152,8 +156,9 @@ export function craftV3(url: string, o: CraftOptions): { url: string; init: Requ
     'x-acs-date': isoNoMillis(o.timestamp ?? Date.now()),
     'x-acs-signature-nonce': o.nonce ?? randomUUID(),
     'x-acs-content-sha256': createHash('sha256').update(body).digest('hex'),
+    ...o.extraHeaders,
   };
-  const names = Object.keys(headers).sort();
+  const names = Object.keys(headers).filter((n) => !(o.unsigned ?? []).includes(n)).sort();
   const canonical = ['POST', '/', '', names.map((n) => `${n}:${headers[n] ?? ''}\n`).join(''), names.join(';'), headers['x-acs-content-sha256']].join('\n');
   const toSign = `ACS3-HMAC-SHA256\n${createHash('sha256').update(canonical).digest('hex')}`;
   const signature = createHmac('sha256', o.accessKeySecret ?? TEST_KEY.accessKeySecret).update(toSign).digest('hex');
