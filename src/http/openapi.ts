@@ -170,7 +170,18 @@ export function buildOpenApiDocument(version: string): Json {
         },
         ScanAccepted: {
           type: 'object',
-          properties: { jobIds: { type: 'array', items: { type: 'string' } } },
+          properties: {
+            jobIds: { type: 'array', items: { type: 'string' }, description: 'One scan job per region: the running or queued scan when there is one.' },
+            scans: {
+              type: 'array',
+              description: 'Per region: the scan job and whether it was already running (a second request gets the running scan, not a second one).',
+              items: {
+                type: 'object',
+                properties: { region: { type: 'string' }, jobId: { type: 'string' }, state: { type: 'string', enum: ['running', 'queued'] } },
+                required: ['region', 'jobId', 'state'],
+              },
+            },
+          },
           required: ['jobIds'],
         },
         JobView: {

@@ -157,7 +157,7 @@ export function createHttpServer(deps: HttpDeps): HttpServer {
       res.status(404).json({ error: 'not_found', message: 'no policy with this name' });
       return;
     }
-    res.status(202).json({ jobIds: result.jobIds });
+    res.status(202).json({ jobIds: result.jobIds, ...(result.scans ? { scans: result.scans } : {}) });
   });
 
   v1.get('/jobs', at('/v1/jobs'), async (req, res) => {

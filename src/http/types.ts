@@ -35,8 +35,11 @@ export interface PolicyView {
 /** The policies the daemon runs, and a way to scan one now. */
 export interface PolicyDirectory {
   list(): Promise<readonly PolicyView[]>;
-  /** Enqueues a scan of the named policy; null when no policy has that name. */
-  scanNow(name: string): Promise<{ jobIds: string[] } | null>;
+  /**
+   * Enqueues a scan of the named policy, one per region, unless one is running or queued already: then that
+   * scan's job is answered. Null when no policy has that name.
+   */
+  scanNow(name: string): Promise<{ jobIds: string[]; scans?: ReadonlyArray<{ region: string; jobId: string; state: 'running' | 'queued' }> } | null>;
 }
 
 /** Who may use /v1 (except the OpenAPI document) and /admin. */

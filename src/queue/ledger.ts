@@ -8,6 +8,18 @@ export interface ScanSummary {
   violating: number;
   tagsPlanned: number;
   batchIds: readonly string[];
+  /**
+   * The key prefix of the queue the batches went to (`Queue.toKey('')`), so that whether a batch still exists
+   * can be asked later by whoever checks the run (see livePending).
+   */
+  queueKey?: string;
+}
+
+/** The counts of a scan that enqueued nothing (halted, failed for good, skipped). */
+export interface ScanCounts {
+  scanned: number;
+  violating: number;
+  tagsPlanned: number;
 }
 
 export interface BatchEnd {
@@ -67,13 +79,20 @@ redis.call('EXPIRE', KEYS[1], 604800)
 redis.call('EXPIRE', KEYS[2], 604800)
 return 1`;
 
-// KEYS: batches set, counters hash, scans set. ARGV: policy, region, scanned, violating, tagsPlanned, then
-// batch IDs. A re-run of the same scan (after a crash) adds only batches not yet recorded and counts once.
+// KEYS: batches set, counters hash, scans set, the (policy, region)'s batches set, queues hash. ARGV: policy,
+// region, scanned, violating, tagsPlanned, queue key prefix, then batch IDs. A re-run of the same scan (after a
+// crash) adds only batches not yet recorded and counts once.
 const RECORD_SCAN = `
 local added = 0
-for i = 6, #ARGV do added = added + redis.call('SADD', KEYS[1], ARGV[i]) end
+for i = 7, #ARGV do
+  added = added + redis.call('SADD', KEYS[1], ARGV[i])
+  redis.call('SADD', KEYS[4], ARGV[i])
+end
 local p = ARGV[1]
+redis.call('HSET', KEYS[5], p .. '|' .. ARGV[2], ARGV[6])
 redis.call('EXPIRE', KEYS[1], 604800)
+redis.call('EXPIRE', KEYS[4], 604800)
+redis.call('EXPIRE', KEYS[5], 604800)
 if redis.call('SADD', KEYS[3], p .. '|' .. ARGV[2]) == 0 then
   redis.call('HINCRBY', KEYS[2], p .. '|batches', added)
   return added
@@ -88,30 +107,58 @@ redis.call('EXPIRE', KEYS[1], 604800)
 redis.call('EXPIRE', KEYS[2], 604800)
 return added`;
 
+// KEYS: counters hash, scans set. ARGV: policy, region, why, scanned, violating, tagsPlanned. Counted once per
+// (policy, region) of the run, so a scan re-run after a crash does not count twice.
+const RECORD_EMPTY = `
+local p = ARGV[1]
+if redis.call('SADD', KEYS[2], p .. '|' .. ARGV[2]) == 0 then return 0 end
+redis.call('HINCRBY', KEYS[1], p .. '|scans', 1)
+redis.call('HINCRBY', KEYS[1], p .. '|' .. ARGV[3], 1)
+redis.call('HINCRBY', KEYS[1], p .. '|scanned', ARGV[4])
+redis.call('HINCRBY', KEYS[1], p .. '|violating', ARGV[5])
+redis.call('HINCRBY', KEYS[1], p .. '|tagsPlanned', ARGV[6])
+redis.call('EXPIRE', KEYS[1], 604800)
+redis.call('EXPIRE', KEYS[2], 604800)
+return 1`;
+
 const endBatchScript = cachedScript(END_BATCH);
+const recordEmptyScript = cachedScript(RECORD_EMPTY);
 const recordScanScript = cachedScript(RECORD_SCAN);
 
 /** Bookkeeping for runs (`run --once`, `/v1/policies`). Keys expire after 7 days. */
 export function createLedger(redis: Redis, prefix: string) {
   const key = (runId: string, part: string) => `${prefix}:run:${runId}:${part}`;
   const statusKey = `${prefix}:policy-status`;
+  // One saved plan per (policy, region), not per run: any later scan finds an interrupted one and finishes it.
+  const planKey = (policy: string, region: string) => `${prefix}:scan-plan:${policy}|${region}`;
 
   return {
     /** Records a finished scan and the batches it enqueued (idempotent per batch ID). */
     async recordScan(runId: string, policy: string, region: string, summary: ScanSummary): Promise<number> {
-      const args = [policy, region, summary.scanned, summary.violating, summary.tagsPlanned, ...summary.batchIds].map(String);
-      const added = await recordScanScript(redis, [key(runId, 'batches'), key(runId, 'counters'), key(runId, 'scans')], args);
+      const args = [policy, region, summary.scanned, summary.violating, summary.tagsPlanned, summary.queueKey ?? '', ...summary.batchIds].map(String);
+      const keys = [key(runId, 'batches'), key(runId, 'counters'), key(runId, 'scans'), key(runId, `batches:${policy}|${region}`), key(runId, 'queues')];
+      const added = await recordScanScript(redis, keys, args);
       return Number(added);
     },
 
-    /** Records a scan that enqueued nothing: failed for good, halted by its cap, or skipped. */
-    async recordScanWithoutBatches(runId: string, policy: string, why: 'scansFailed' | 'halted' | 'skipped'): Promise<void> {
-      await redis
-        .multi()
-        .hincrby(key(runId, 'counters'), `${policy}|scans`, 1)
-        .hincrby(key(runId, 'counters'), `${policy}|${why}`, 1)
-        .expire(key(runId, 'counters'), 604_800)
-        .exec();
+    /**
+     * Records a scan that enqueued nothing: failed for good, halted by its cap, or skipped; once per (policy,
+     * region) of the run. A halted scan passes its counts, so the run shows what it scanned and would remove.
+     */
+    async recordScanWithoutBatches(
+      runId: string,
+      policy: string,
+      region: string,
+      why: 'scansFailed' | 'halted' | 'skipped',
+      counts: ScanCounts = { scanned: 0, violating: 0, tagsPlanned: 0 },
+    ): Promise<void> {
+      const args = [policy, region, why, counts.scanned, counts.violating, counts.tagsPlanned].map(String);
+      await recordEmptyScript(redis, [key(runId, 'counters'), key(runId, 'scans')], args);
+    },
+
+    /** True when the run has recorded its scan of this policy and region (with or without batches). */
+    async scanRecorded(runId: string, policy: string, region: string): Promise<boolean> {
+      return (await redis.sismember(key(runId, 'scans'), `${policy}|${region}`)) === 1;
     },
 
     /**
@@ -125,10 +172,49 @@ export function createLedger(redis: Redis, prefix: string) {
       return Number(counted) === 1;
     },
 
-    /** Batches planned by the run that have not ended yet. */
+    /** Batches planned by the run whose end is not recorded yet (see livePending for the exact count). */
     async pending(runId: string): Promise<number> {
       const [planned, ended] = await Promise.all([redis.scard(key(runId, 'batches')), redis.hlen(key(runId, 'ended'))]);
       return Math.max(0, planned - ended);
+    },
+
+    /**
+     * Batches of the run (of one policy and region, with `only`) that can still end: recorded as planned, not
+     * recorded as ended, and still stored in their queue in a state other than failed or completed. A batch
+     * that was removed, failed for good or was invalid (its job failed before any bookkeeping) counts as
+     * ended and is recorded so (outcome failed), so a run whose batches are gone never blocks the next scan.
+     */
+    async livePending(runId: string, only?: { policy: string; region: string }): Promise<number> {
+      const scopes = only ? [`${only.policy}|${only.region}`] : await redis.smembers(key(runId, 'scans'));
+      let live = 0;
+      for (const scope of scopes) {
+        const [queueKey, ids] = await Promise.all([redis.hget(key(runId, 'queues'), scope), redis.smembers(key(runId, `batches:${scope}`))]);
+        if (ids.length === 0) continue;
+        const ended = await redis.hmget(key(runId, 'ended'), ...ids);
+        const open = ids.filter((_, i) => ended[i] === null);
+        if (open.length === 0) continue;
+        if (!queueKey) {
+          live += open.length; // recorded without its queue: cannot tell, so count it as pending
+          continue;
+        }
+        for (let i = 0; i < open.length; i += 500) {
+          const chunk = open.slice(i, i + 500);
+          const pipe = redis.pipeline();
+          for (const id of chunk) pipe.exists(`${queueKey}${id}`).zscore(`${queueKey}failed`, id).zscore(`${queueKey}completed`, id);
+          const replies = (await pipe.exec()) ?? [];
+          for (let j = 0; j < chunk.length; j += 1) {
+            const [exists, failed, completed] = [replies[3 * j]?.[1], replies[3 * j + 1]?.[1], replies[3 * j + 2]?.[1]];
+            if (Number(exists) === 1 && failed === null && completed === null) {
+              live += 1;
+              continue;
+            }
+            if (completed !== null && completed !== undefined && Number(exists) === 1) continue;
+            const policy = scope.slice(0, scope.lastIndexOf('|'));
+            await this.recordBatchEnd(runId, policy, chunk[j] ?? '', { outcome: 'failed', removed: 0, calls: 0, notFound: 0 });
+          }
+        }
+      }
+      return live;
     },
 
     async summary(runId: string): Promise<PolicyRunSummary[]> {
@@ -159,17 +245,18 @@ export function createLedger(redis: Redis, prefix: string) {
      * enqueues exactly these again (stored jobIds are skipped) instead of planning anew against a partly
      * cleaned estate, which would cover the same tags with other batch IDs.
      */
-    async savePlan(runId: string, policy: string, region: string, plan: unknown): Promise<void> {
-      await redis.set(key(runId, `plan:${policy}|${region}`), JSON.stringify(plan), 'EX', 604_800);
+    async savePlan<P extends { runId: string }>(policy: string, region: string, plan: P): Promise<void> {
+      await redis.set(planKey(policy, region), JSON.stringify(plan), 'EX', 604_800);
     },
 
-    async loadPlan(runId: string, policy: string, region: string): Promise<unknown> {
-      const raw = await redis.get(key(runId, `plan:${policy}|${region}`));
-      return raw === null ? undefined : (JSON.parse(raw) as unknown);
+    /** The saved plan of an unfinished scan of this policy and region, whichever run it belongs to. */
+    async loadPlan(policy: string, region: string): Promise<{ runId: string } | undefined> {
+      const raw = await redis.get(planKey(policy, region));
+      return raw === null ? undefined : (JSON.parse(raw) as { runId: string });
     },
 
-    async deletePlan(runId: string, policy: string, region: string): Promise<void> {
-      await redis.unlink(key(runId, `plan:${policy}|${region}`));
+    async deletePlan(policy: string, region: string): Promise<void> {
+      await redis.unlink(planKey(policy, region));
     },
 
     /** The status of one policy in one region, if it ever ran. */

@@ -15,6 +15,7 @@ import {
   connectionErrorReporter,
   createRedis,
   reportErrors,
+  createScanLease,
   scanJobOptions,
   untagJobOptions,
   untagQueueName,
@@ -33,6 +34,10 @@ export interface RuntimeOptions {
   now?: () => Date;
   /** While credentials are refused, how often to probe with one read call (default 15 s). */
   authProbeMs?: number;
+  /** Tests only: awaited before each Redis write of a scan (crash-point tests stop a scan there). */
+  beforeScanWrite?: (point: string) => Promise<void> | void;
+  /** Tests only: jobs per addBulk while a scan enqueues (default 500). */
+  enqueueChunk?: number;
 }
 
 /** Credential health, fed by every cloud call: one auth failure marks the replica unfit for work. */
@@ -181,6 +186,10 @@ export function createCore(config: AppConfig, options: RuntimeOptions = {}): Cor
           dryRun: config.dryRun,
           throttleDelayMs: Math.max(1_000, Math.round(config.quotaWindowMs / 60)),
           untagJobOptions: jobOptions.untag,
+          lease: createScanLease(redis, config.queuePrefix),
+          leaseMs: scanLeaseMs(config),
+          ...(options.beforeScanWrite ? { beforeWrite: options.beforeScanWrite } : {}),
+          ...(options.enqueueChunk ? { enqueueChunk: options.enqueueChunk } : {}),
         },
         queueFor,
       );
@@ -208,6 +217,14 @@ export function createCore(config: AppConfig, options: RuntimeOptions = {}): Cor
       await redis.quit().catch(() => redis.disconnect());
     },
   };
+}
+
+/**
+ * How long a scan lease lives without renewal: twice a job lock, so a scan whose process died frees its
+ * (policy, region) about when BullMQ hands its job to another worker.
+ */
+export function scanLeaseMs(config: AppConfig): number {
+  return Math.max(2 * config.lockDurationMs, 2_000);
 }
 
 /** Resolves with `promise`, or with `fallback` once `ms` have passed. */

@@ -4,8 +4,8 @@ import { describeConfig } from '../config/index.js';
 import { createHttpServer, type PolicyView, type ReadinessReport } from '../http/index.js';
 import { formatFinding } from '../policy/index.js';
 import { readPolicySources, watchPolicySources, type PolicyWatcher } from '../policy-files/index.js';
-import { createJobInspector, createProducer } from '../queue/index.js';
-import { createPolicyScheduler, createPolicySet } from '../scheduler/index.js';
+import { createJobInspector, createProducer, createScanLease } from '../queue/index.js';
+import { createPolicyScheduler, createPolicySet, requestScan } from '../scheduler/index.js';
 import { createCore, jobOptionsOf, withTimeout, type RuntimeOptions } from './core.js';
 
 export interface Daemon {
@@ -46,6 +46,7 @@ export async function startDaemon(config: AppConfig, options: RuntimeOptions = {
   });
   const producer = createProducer({ connection: redis, prefix: config.queuePrefix, account: config.accountId, retention: jobOptions.retention, logger: core.logger });
   const inspector = createJobInspector({ queues: core.queues() });
+  const lease = createScanLease(redis, config.queuePrefix);
   let closing = false;
 
   const readiness = async (): Promise<ReadinessReport> => {
@@ -85,7 +86,9 @@ export async function startDaemon(config: AppConfig, options: RuntimeOptions = {
     },
     async scanNow(name: string) {
       const policy = policySet.policies().find((p) => p.name === name);
-      return policy ? { jobIds: await scheduler.scanNow(policy, 'api') } : null;
+      if (!policy) return null;
+      const scans = await requestScan(core.scanQueue, lease, policy, jobOptions.scan);
+      return { jobIds: scans.map((s) => s.jobId), scans };
     },
   };
 

@@ -66,7 +66,7 @@ export async function runOnce(config: AppConfig, options: OnceOptions): Promise<
       const scansEnded = states.filter((s) => s === 'completed' || s === 'failed' || s === 'unknown').length;
       scanJobFailed = states.includes('failed');
       const summary = await core.ledger.summary(runId);
-      const pending = await core.ledger.pending(runId);
+      const pending = await core.ledger.livePending(runId);
       options.onProgress?.({
         scans: scanIds.length,
         scansEnded,

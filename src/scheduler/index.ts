@@ -6,7 +6,7 @@ import { CronExpressionParser } from 'cron-parser';
 import type { Logger } from '../logging/index.js';
 import type { Metrics } from '../metrics/index.js';
 import { compilePolicies, formatFinding, retainLastGood, type CompiledPolicy, type PolicyFinding, type PolicySource } from '../policy/index.js';
-import type { ScanJob } from '../queue/index.js';
+import type { ScanJob, ScanLease } from '../queue/index.js';
 
 const SCHEDULER_PREFIX = 'scan-';
 
@@ -92,6 +92,33 @@ export function createPolicyScheduler(options: PolicySchedulerOptions) {
 }
 
 export type PolicyScheduler = ReturnType<typeof createPolicyScheduler>;
+
+/** What a scan request got, per region. */
+export interface ScanRequestResult {
+  region: string;
+  jobId: string;
+  /** running: a scan of this policy and region was running, and this is it; queued: a scan job waits. */
+  state: 'running' | 'queued';
+}
+
+/**
+ * A scan requested from outside the schedule (the API): per region, the running scan when one holds the lease,
+ * else one queued scan job, deduplicated per (policy, region) until it ends, so requests that arrive together
+ * get the same job.
+ */
+export async function requestScan(queue: Queue, lease: Pick<ScanLease, 'holder'>, policy: CompiledPolicy, scanJobOptions: JobsOptions): Promise<ScanRequestResult[]> {
+  const out: ScanRequestResult[] = [];
+  for (const region of policy.regions) {
+    const holder = await lease.holder(policy.name, region);
+    if (holder?.jobId) {
+      out.push({ region, jobId: holder.jobId, state: 'running' });
+      continue;
+    }
+    const job = await queue.add('scan', scanData(policy, region, 'api'), { ...scanJobOptions, deduplication: { id: schedulerId(policy.name, region) } });
+    out.push({ region, jobId: job.id ?? '', state: 'queued' });
+  }
+  return out;
+}
 
 export interface PolicySetOptions {
   read(): Promise<{ sources: PolicySource[]; findings: PolicyFinding[] }>;

@@ -80,13 +80,14 @@ describe('scan guards', () => {
     await scanned('run-x');
     const planned = await queue.getWaiting(0, -1);
     expect(planned.length).toBeGreaterThan(5);
-    expect(await core.ledger.loadPlan('run-x', 'temps', 'cn-hangzhou')).toBeUndefined(); // dropped once recorded
+    expect(await core.ledger.loadPlan('temps', 'cn-hangzhou')).toBeUndefined(); // dropped once recorded
 
     // Recreate the state of a scan killed mid-enqueue: its plan saved, not finished, half its batches not yet
     // added, and the estate changed since (the first batch's tags are gone).
     const jobs = planned.map((j) => j.data as { batchId: string; resourceIds: string[]; tagKeys: string[] });
-    await core.ledger.savePlan('run-x', 'temps', 'cn-hangzhou', { counts: { scanned: 400, violating: 1, tagsPlanned: 1 }, jobs: planned.map((j) => j.data) });
+    await core.ledger.savePlan('temps', 'cn-hangzhou', { runId: 'run-x', counts: { scanned: 400, violating: 1, tagsPlanned: 1 }, jobs: planned.map((j) => j.data) });
     await core.redis.hdel(`${prefix}:policy-status`, 'temps|cn-hangzhou');
+    await core.redis.del(...['scans', 'counters', 'batches', 'batches:temps|cn-hangzhou', 'queues'].map((k) => `${prefix}:run:run-x:${k}`));
     for (const j of planned.slice(0, Math.floor(planned.length / 2))) await j.remove();
     const first = jobs[0]!;
     const state = await admin.getState({ ids: first.resourceIds });

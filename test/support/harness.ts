@@ -11,7 +11,7 @@ import type { Logger } from '../../src/logging/index.js';
 import { compilePolicies } from '../../src/policy/index.js';
 import { readPolicySources } from '../../src/policy-files/index.js';
 import { createRedis, deletePrefix, scanJobOptions } from '../../src/queue/index.js';
-import { createCore } from '../../src/runtime/index.js';
+import { createCore, type RuntimeOptions } from '../../src/runtime/index.js';
 import { createPolicyScheduler } from '../../src/scheduler/index.js';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -240,8 +240,10 @@ export async function startStagedRun(options: {
   regions: readonly string[];
   policiesDir: string;
   logger: Logger;
+  /** Extra runtime options (crash hooks, enqueue chunk). */
+  runtime?: Omit<RuntimeOptions, 'credentials' | 'logger'>;
 }) {
-  const core = createCore(testConfig(options), { credentials: EMULATOR_KEYS, logger: options.logger });
+  const core = createCore(testConfig(options), { ...options.runtime, credentials: EMULATOR_KEYS, logger: options.logger });
   const workers = core.createWorkers();
   workers.start();
   const [policy] = compilePolicies((await readPolicySources([options.policiesDir])).sources, new Date()).policies;
