@@ -103,7 +103,7 @@ function checkRemove(spec: Record<string, unknown>, report: Report): Array<[numb
     if (source.length === 0) continue;
     const p = compilePattern(source);
     if ('error' in p) {
-      report(['spec', 'remove', 'keyPatterns', i], 'error', p.error, PATTERN_RULE);
+      report(['spec', 'remove', 'keyPatterns', i], 'error', p.error, p.hint ?? PATTERN_RULE);
       continue;
     }
     patterns.push(p);
@@ -118,7 +118,7 @@ function checkRemove(spec: Record<string, unknown>, report: Report): Array<[numb
       if (problem) report(path, 'error', problem, TAG_KEY_RULE, true);
       if (typeof value === 'string') {
         const p = compilePattern(value);
-        if ('error' in p) report(path, 'error', p.error, PATTERN_RULE);
+        if ('error' in p) report(path, 'error', p.error, p.hint ?? PATTERN_RULE);
       }
       // A dead condition removes nothing it should not, so it is a warning: the rest of the policy still runs.
       if (!seen.has(key) && !patterns.some((p) => p.test(key)) && remove.all !== true) {
@@ -145,7 +145,7 @@ function checkKeep(spec: Record<string, unknown>, removeKeys: Array<[number, str
     if (entry.length === 0) continue;
     const p = compilePattern(entry);
     if ('error' in p) {
-      report(['spec', 'keep', i], 'error', p.error, `an exact key or ${PATTERN_RULE}`);
+      report(['spec', 'keep', i], 'error', p.error, p.hint ?? `an exact key or ${PATTERN_RULE}`);
       continue;
     }
     if (p.exact && isSystemTagKey(entry)) {
@@ -173,7 +173,7 @@ function checkTagMatch(value: unknown, path: PathSegment[], report: Report): voi
     if (problem) report([...path, key], 'error', problem, '1-128 characters without http:// or https://', true);
     if (typeof pattern === 'string') {
       const p = compilePattern(pattern);
-      if ('error' in p) report([...path, key], 'error', p.error, PATTERN_RULE);
+      if ('error' in p) report([...path, key], 'error', p.error, p.hint ?? PATTERN_RULE);
     }
   }
 }
@@ -186,7 +186,7 @@ function checkSelector(spec: Record<string, unknown>, report: Report): void {
   if (isObject(attributes)) {
     for (const [i, source] of strings(attributes.names)) {
       const p = source.length > 0 ? compilePattern(source) : undefined;
-      if (p && 'error' in p) report(['spec', 'selector', 'attributes', 'names', i], 'error', p.error, PATTERN_RULE);
+      if (p && 'error' in p) report(['spec', 'selector', 'attributes', 'names', i], 'error', p.error, p.hint ?? PATTERN_RULE);
     }
   }
 }
