@@ -91,8 +91,10 @@ export interface Batch {
   readonly tagKeys: readonly string[];
   readonly all: boolean;
   /**
-   * For all=true batches planned from a scan: the keys each resource carried, i.e. what success removes.
-   * Key batches from a scan need none: every resource carried every key of its batch by construction.
+   * For batches planned from a scan: the keys each resource carried, i.e. what success removes from it.
+   * A union-packed key batch names keys some of its resources lack (ones the policy would remove were they
+   * there); `carried` says which each resource has. Exact-set key batches may omit it: every resource
+   * carried every key of its batch by construction.
    */
   readonly carried?: Readonly<Record<string, readonly string[]>>;
 }

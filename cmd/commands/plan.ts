@@ -39,10 +39,11 @@ export function planCommand(): Command {
           r.violating,
           r.tagsToRemove,
           r.calls,
+          r.floor,
           r.naiveCalls,
           r.overCap ? 'OVER CAP: would halt' : '',
         ]);
-        process.stdout.write(table(['policy', 'region', 'mode', 'scanned', 'violating', 'tags', 'calls', 'naive calls', ''], rows) + '\n');
+        process.stdout.write(table(['policy', 'region', 'mode', 'scanned', 'violating', 'tags', 'calls', 'floor', 'naive calls', ''], rows) + '\n');
         if (opts.verbose) {
           for (const r of report.rows) {
             for (const res of r.resources ?? []) {

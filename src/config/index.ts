@@ -55,6 +55,12 @@ export const CONFIG_SCHEMA = z.object({
   retryMaxMs: int(1, 3_600_000).default(60_000),
   /** TAGWARDEN_CONCURRENCY: API calls in flight per process (p-limit) and jobs per region worker. */
   concurrency: int(1, 256).default(8),
+  /**
+   * TAGWARDEN_PACKING: how removals become calls. `union` packs resources with different keys into one call
+   * when the policy would remove every named key from each of them were it there; `exact` groups resources by
+   * their exact key set (version 0.1; every resource carries every key named).
+   */
+  packing: z.enum(['union', 'exact']).default('union'),
   /** TAGWARDEN_SCAN_CONCURRENCY: scans running at once per process. */
   scanConcurrency: int(1, 64).default(2),
   /** TAGWARDEN_DRAIN_TIMEOUT_MS: after SIGTERM, how long in-flight calls may finish. Keep under the pod grace period. */
@@ -107,6 +113,7 @@ const ENV_NAMES: Record<Exclude<keyof AppConfigInput, 'quotas'>, string> = {
   retryBaseMs: 'TAGWARDEN_RETRY_BASE_MS',
   retryMaxMs: 'TAGWARDEN_RETRY_MAX_MS',
   concurrency: 'TAGWARDEN_CONCURRENCY',
+  packing: 'TAGWARDEN_PACKING',
   scanConcurrency: 'TAGWARDEN_SCAN_CONCURRENCY',
   drainTimeoutMs: 'TAGWARDEN_DRAIN_TIMEOUT_MS',
   stalledIntervalMs: 'TAGWARDEN_STALLED_INTERVAL_MS',

@@ -64,3 +64,20 @@ export function matchResource(policy: CompiledPolicy, resource: Resource, now: D
   });
   return keys.length === 0 ? null : { resourceId: resource.id, all: false, keys };
 }
+
+/**
+ * Whether a call of `policy` may name `key` for a selected, non-exempt resource that does not carry it: true
+ * only when the policy would remove the key from every such resource were it there, whatever its value. So
+ * never a system or kept key, never a key outside `remove`, never a key with a `remove.where` value condition,
+ * and never a key that a selector or exemption tests (gaining it could deselect or exempt the resource).
+ * A key a resource carries but keeps is never nameable either, so naming it for a resource without it is
+ * the only case this answers. Used by the planner to pack resources with different keys into one call.
+ */
+export function nameableWhenAbsent(policy: CompiledPolicy, key: string): boolean {
+  const m = matchersOf(policy);
+  if (kept(m, key)) return false;
+  if (!m.all && !m.removeKeys.has(key) && !m.removePatterns.some((p) => p.test(key))) return false;
+  if (m.where.has(key)) return false;
+  if (m.selector.tags.some(([k]) => k === key)) return false;
+  return !m.exemptions.some((e) => e.tags?.some(([k]) => k === key));
+}

@@ -190,6 +190,7 @@ export function createCore(config: AppConfig, options: RuntimeOptions = {}): Cor
           leaseMs: scanLeaseMs(config),
           ...(options.beforeScanWrite ? { beforeWrite: options.beforeScanWrite } : {}),
           ...(options.enqueueChunk ? { enqueueChunk: options.enqueueChunk } : {}),
+          packing: config.packing,
         },
         queueFor,
       );

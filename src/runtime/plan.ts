@@ -17,6 +17,12 @@ export interface PlanRow {
   tagsToRemove: number;
   /** UnTagResources calls tagwarden would make. */
   calls: number;
+  /**
+   * The fewest calls these removals need whatever the packing: all=true resources in calls of 20, key removals
+   * the larger of ceil(sum of ceil(keys / 20) / 20) and ceil(pairs / 400). It is ceil(violating / 20) unless a
+   * resource loses more than 20 keys or all=true and key calls each leave a call part-filled.
+   */
+  floor: number;
   /** Calls a naive client would make: one per resource (per 20 keys). */
   naiveCalls: number;
   /** True when the run would exceed maxRemovalsPerRun and be halted. */
@@ -59,6 +65,7 @@ export async function planPolicies(config: AppConfig, options: PlanOptions): Pro
         runId: 'plan',
         now: now(),
         retry: pageRetryOf(config),
+        packing: config.packing,
         onRemoval: (r: Removal) => {
           naiveCalls += r.all ? 1 : Math.ceil(r.keys.length / MAX_KEYS_PER_CALL);
           if (options.verbose) resources.push({ id: r.resourceId, all: r.all, keys: r.keys });
@@ -73,6 +80,7 @@ export async function planPolicies(config: AppConfig, options: PlanOptions): Pro
         violating: plan.violating,
         tagsToRemove: plan.tagsPlanned,
         calls: plan.batches.length,
+        floor: plan.floor.bound,
         naiveCalls,
         overCap: plan.tagsPlanned > policy.maxRemovalsPerRun,
         ...(options.verbose ? { resources } : {}),

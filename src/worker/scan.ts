@@ -4,8 +4,8 @@ import type { CloudApi, CloudFailure, Page } from '../cloud/types.js';
 import type { Logger } from '../logging/index.js';
 import type { Metrics } from '../metrics/index.js';
 import type { Batch, Removal, Resource } from '../model.js';
-import { createBatchPlanner } from '../planner/index.js';
-import { compilePolicyDocument, discoveryPlan, formatFinding, matchResource, type CompiledPolicy } from '../policy/index.js';
+import { createBatchPlanner, type CallFloor, type Packing } from '../planner/index.js';
+import { compilePolicyDocument, discoveryPlan, formatFinding, matchResource, nameableWhenAbsent, type CompiledPolicy } from '../policy/index.js';
 import { ScanJobSchema, describeIssues, safeRunId, type LeaseHolder, type Ledger, type ScanLease, type UntagJob } from '../queue/index.js';
 
 export interface ScanDeps {
@@ -30,6 +30,8 @@ export interface ScanDeps {
    * (or never resolves) here to stop the scan between two writes. Every new write in a scan must call it.
    */
   beforeWrite?: (point: string) => Promise<void> | void;
+  /** How removals are packed into calls (TAGWARDEN_PACKING). */
+  packing: Packing;
 }
 
 /** What a completed scan job returns. */
@@ -126,6 +128,8 @@ export interface RegionPlan {
   /** (resource, key) pairs to remove; all=true counts the tags carried. */
   tagsPlanned: number;
   batches: Batch[];
+  /** The fewest calls these removals need, whatever the packing. */
+  floor: CallFloor;
 }
 
 /**
@@ -136,9 +140,19 @@ export async function planRegion(
   cloud: CloudApi,
   policy: CompiledPolicy,
   region: string,
-  options: { runId: string; now: Date; retry: PageRetry; onRemoval?: (removal: Removal) => void; onScanned?: (scanned: number) => void },
+  options: {
+    runId: string;
+    now: Date;
+    retry: PageRetry;
+    packing?: Packing;
+    onRemoval?: (removal: Removal) => void;
+    onScanned?: (scanned: number) => void;
+  },
 ): Promise<RegionPlan> {
-  const planner = createBatchPlanner({ policy: policy.name, region, runId: options.runId });
+  const planner = createBatchPlanner(
+    { policy: policy.name, region, runId: options.runId },
+    { packing: options.packing ?? 'union', nameableWhenAbsent: (key) => nameableWhenAbsent(policy, key) },
+  );
   let scanned = 0;
   for await (const resource of discover(cloud, policy, region, options.retry)) {
     scanned += 1;
@@ -151,7 +165,7 @@ export async function planRegion(
   }
   options.onScanned?.(scanned);
   const batches = planner.finish();
-  return { scanned, violating: planner.resourceCount, tagsPlanned: planner.tagCount, batches };
+  return { scanned, violating: planner.resourceCount, tagsPlanned: planner.tagCount, batches, floor: planner.floor };
 }
 
 /** A scan's plan, kept until the scan is recorded (see Ledger.savePlan). */
@@ -298,7 +312,7 @@ export function createScanProcessor(deps: ScanDeps) {
       }
       let plan: RegionPlan;
       try {
-        plan = await planRegion(deps.cloud, policy, region, { runId, now: started, retry: deps.pageRetry });
+        plan = await planRegion(deps.cloud, policy, region, { runId, now: started, retry: deps.pageRetry, packing: deps.packing });
       } catch (err) {
         deps.metrics.policyErrors.inc({ policy: policy.name, reason: 'scan' });
         const final = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);

@@ -45,12 +45,15 @@ describe('cli', () => {
 
     const pending = await cli(['plan', '--json', '--verbose'], env);
     expect(pending.code).toBe(2);
-    const report = JSON.parse(pending.out) as { rows: Array<{ policy: string; tagsToRemove: number; calls: number; naiveCalls: number; resources: unknown[] }> };
+    const report = JSON.parse(pending.out) as { rows: Array<{ policy: string; tagsToRemove: number; calls: number; floor: number; naiveCalls: number; resources: unknown[] }> };
     expect(report.rows[0]).toMatchObject({ policy: 'drop-finance' });
     expect(report.rows[0]!.tagsToRemove).toBeGreaterThan(10);
     expect(report.rows[0]!.resources).toHaveLength(report.rows[0]!.tagsToRemove);
     expect(report.rows[0]!.calls).toBe(Math.ceil(report.rows[0]!.tagsToRemove / 20));
     expect(report.rows[0]!.naiveCalls).toBe(report.rows[0]!.tagsToRemove);
+    expect(report.rows[0]!.floor).toBe(Math.ceil(report.rows[0]!.tagsToRemove / 20));
+    const table = await cli(['plan'], env);
+    expect(table.out).toMatch(/calls\s+floor\s+naive calls/);
 
     const config = testConfig({ emulatorUrl: emulator.url, prefix, regions: [REGION], policiesDir: dir });
     const result = await runOnce(config, { policiesPaths: [dir], credentials: EMULATOR_KEYS, logger: createMemoryLogger({ level: 'warn', secrets: [] }).logger });

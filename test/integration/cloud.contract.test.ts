@@ -230,6 +230,17 @@ function contractSuite(target: ContractTarget): void {
         expect(await tagsOf(api, target.region, ids)).toEqual(before);
       });
 
+      // Union packing (src/planner) relies on this: one call may name keys some of its resources lack.
+      it('a call naming keys only some of its resources carry succeeds and removes each where it is', async () => {
+        const [first, second] = target.peerIds;
+        const before = await tagsOf(api, target.region, [first!, second!]);
+        await api.tagResources({ region: target.region, resourceIds: [first!], tags: { [KEY_A]: 'only-first' }, clientToken: token() });
+        await api.tagResources({ region: target.region, resourceIds: [second!], tags: { [KEY_B]: 'only-second' }, clientToken: token() });
+        const answer = await api.untagResources({ region: target.region, resourceIds: [first!, second!], tagKeys: [KEY_A, KEY_B], all: false, clientToken: token() });
+        expect(answer.requestId).toBeTruthy();
+        expect(await tagsOf(api, target.region, [first!, second!])).toEqual(before);
+      });
+
       if (target.scratchId !== undefined) {
         const scratch = target.scratchId;
         it('UnTagResources with All=true removes every tag', async () => {

@@ -95,9 +95,9 @@ describe('pipeline failures', () => {
   }, 120_000);
 
   it('waits out throttling without spending attempts', async () => {
-    // The emulator allows 15 calls per second per region; tagwarden is told the quota is far higher, so it
+    // The emulator allows 3 calls per second per region; tagwarden is told the quota is far higher, so it
     // is throttled, and with one attempt per batch any attempt spent on throttling would fail the batch.
-    const { admin, prefix, url } = await setup(600, { ...HUGE, UnTagResources: 15 });
+    const { admin, prefix, url } = await setup(600, { ...HUGE, UnTagResources: 3 });
     await admin.setQuotas({ windowMs: 1_000 });
     const dir = writePolicies([TEMP]);
     const config = testConfig({

@@ -74,7 +74,7 @@ describe('scan guards', () => {
 
   it('re-enqueues its saved plan, not a new one, when a scan is re-run after an interruption mid-enqueue', async () => {
     const doc = policyDoc('temps', { regions: ['cn-hangzhou'], remove: { keyPatterns: ['tmp-*'] } });
-    const { core, admin, prefix, lines, scanNow, scanned } = await stage('replan', doc, ['eu-west-1'], { generate: { count: 400, seed: 8, regions: ['cn-hangzhou'] } });
+    const { core, admin, prefix, lines, scanNow, scanned } = await stage('replan', doc, ['eu-west-1'], { generate: { count: 1200, seed: 8, regions: ['cn-hangzhou'] } });
     const queue = core.queueFor('cn-hangzhou');
     await scanNow('run-x');
     await scanned('run-x');
@@ -85,7 +85,7 @@ describe('scan guards', () => {
     // Recreate the state of a scan killed mid-enqueue: its plan saved, not finished, half its batches not yet
     // added, and the estate changed since (the first batch's tags are gone).
     const jobs = planned.map((j) => j.data as { batchId: string; resourceIds: string[]; tagKeys: string[] });
-    await core.ledger.savePlan('temps', 'cn-hangzhou', { runId: 'run-x', counts: { scanned: 400, violating: 1, tagsPlanned: 1 }, jobs: planned.map((j) => j.data) });
+    await core.ledger.savePlan('temps', 'cn-hangzhou', { runId: 'run-x', counts: { scanned: 1200, violating: 1, tagsPlanned: 1 }, jobs: planned.map((j) => j.data) });
     await core.redis.hdel(`${prefix}:policy-status`, 'temps|cn-hangzhou');
     await core.redis.del(...['scans', 'counters', 'batches', 'batches:temps|cn-hangzhou', 'queues'].map((k) => `${prefix}:run:run-x:${k}`));
     for (const j of planned.slice(0, Math.floor(planned.length / 2))) await j.remove();

@@ -31,6 +31,12 @@ describe('config', () => {
     expect(config.regions).toEqual(['cn-hangzhou', 'cn-beijing']);
   });
 
+  it('packs by union unless TAGWARDEN_PACKING says exact, and names the choices when it is wrong', () => {
+    expect(loadConfig({}).packing).toBe('union');
+    expect(loadConfig({ TAGWARDEN_PACKING: 'exact' }).packing).toBe('exact');
+    expect(() => loadConfig({ TAGWARDEN_PACKING: 'greedy' })).toThrow(/TAGWARDEN_PACKING.*union.*exact/s);
+  });
+
   it('lists every problem at once, by variable name', () => {
     let error: unknown;
     try {

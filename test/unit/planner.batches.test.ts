@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { batchId, createBatchPlanner, lowerBound, splitIntoCalls } from '../../src/planner/index.js';
+import { batchId, createBatchPlanner, exactGroupingCalls, splitIntoCalls } from '../../src/planner/index.js';
 import type { Removal } from '../../src/model.js';
 
 const ctx = { policy: 'p', region: 'cn-hangzhou', runId: 'run-1' };
@@ -15,18 +15,19 @@ const removalsArb = fc
   )
   .map((rows) => rows.map((r, i): Removal => ({ resourceId: `pcc-${i}`, all: r.all, keys: r.keys })));
 
+// Exact-set grouping (TAGWARDEN_PACKING=exact); union packing has its own tests in planner.union.test.ts.
 function plan(removals: Removal[]) {
-  const planner = createBatchPlanner(ctx);
+  const planner = createBatchPlanner(ctx, { packing: 'exact' });
   for (const r of removals) planner.add(r);
   return planner.finish();
 }
 
-describe('planner', () => {
-  it('makes exactly the lower-bound number of calls, each within the API limits', () => {
+describe('planner, exact-set grouping', () => {
+  it('makes exactly the exact-grouping number of calls, each within the API limits', () => {
     fc.assert(
       fc.property(removalsArb, (removals) => {
         const batches = plan(removals);
-        expect(batches.length).toBe(lowerBound(removals));
+        expect(batches.length).toBe(exactGroupingCalls(removals));
         for (const b of batches) {
           expect(b.resourceIds.length).toBeGreaterThan(0);
           expect(b.resourceIds.length).toBeLessThanOrEqual(20);

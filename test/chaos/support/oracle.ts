@@ -174,7 +174,8 @@ export function judgeRun(input: {
   const owner = new Map<string, PlannedBatch>();
   for (const b of enforced) {
     for (const id of b.resourceIds) {
-      const keys = b.all ? (b.carried?.[id] ?? []) : b.tagKeys;
+      // A union-packed batch names keys some of its resources lack; `carried` says what each one loses.
+      const keys = b.carried?.[id] ?? (b.all ? [] : b.tagKeys);
       for (const key of keys) {
         const pair = `${b.policy}\u0000${id}\u0000${key}`;
         const first = owner.get(pair);
@@ -199,7 +200,8 @@ export function judgeRun(input: {
     const batch = call.applied && call.token !== null ? byId.get(call.token) : undefined;
     if (!batch) continue;
     for (const id of call.resourceIds) {
-      const keys = call.all ? (batch.carried?.[id] ?? []) : call.tagKeys;
+      const carried = batch.carried?.[id];
+      const keys = call.all ? (carried ?? []) : carried ? call.tagKeys.filter((k) => carried.includes(k)) : call.tagKeys;
       for (const key of keys) {
         const pair = `${batch.policy} ${id} ${key}`;
         const n = (covered.get(pair) ?? 0) + 1;
@@ -236,7 +238,7 @@ function replayCalls(
     for (const id of call.resourceIds) {
       const current = tags.get(id);
       if (!current) continue;
-      const targeted = batch ? new Set(batch.all ? (batch.carried?.[id] ?? []) : batch.tagKeys) : undefined;
+      const targeted = batch ? new Set(batch.carried?.[id] ?? (batch.all ? [] : batch.tagKeys)) : undefined;
       for (const key of [...current.keys()]) {
         const hit = call.all ? !isSystemTagKey(key) : call.tagKeys.includes(key);
         if (!hit) continue;
