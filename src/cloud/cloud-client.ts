@@ -5,7 +5,7 @@ import { MAX_IDS_PER_CALL, MAX_KEYS_PER_CALL, type ApiName, type Resource } from
 import { CloudError, classifyError } from './classify-error.js';
 import { redact } from './redact.js';
 import { asBag, listOf, toResource, toTagRow } from './response-mapping.js';
-import { createSdkCaller, flattenQuery, type SdkRequest } from './sdk.js';
+import { createSdkCaller, flattenQuery, type SdkCredentialsProvider, type SdkRequest } from './sdk.js';
 import type {
   CloudApi,
   CloudFailure,
@@ -28,6 +28,8 @@ export interface CloudClientOptions {
   readonly signatureVersion: 'v3' | 'v2';
   /** Explicit keys; when absent the default credential chain is used (env, RRSA OIDC, profiles, ECS RAM role). */
   readonly credentials?: { accessKeyId: string; accessKeySecret: string; securityToken?: string };
+  /** A member account's credentials (src/cloud/assume-role.ts); wins over `credentials`. */
+  readonly credentialsProvider?: SdkCredentialsProvider;
 }
 
 const RESOURCE_TYPE = 'PeerConnection';
@@ -98,6 +100,7 @@ export function createCloudClient(options: CloudClientOptions, hooks: CloudHooks
     readTimeoutMs: options.readTimeoutMs,
     signatureVersion: options.signatureVersion,
     ...(options.credentials ? { credentials: options.credentials } : {}),
+    ...(options.credentialsProvider ? { credentialsProvider: options.credentialsProvider } : {}),
     onSecrets: remember,
   });
 

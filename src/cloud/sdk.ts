@@ -24,6 +24,8 @@ export const flattenQuery = (params: Record<string, unknown>): Record<string, st
   openapiCore.OpenApiUtil.query(params) as Record<string, string>;
 
 export type SdkCredential = InstanceType<typeof Credential>;
+/** A credentials provider of `@alicloud/credentials` (e.g. a per-account RAMRoleARNCredentialsProvider). */
+export type SdkCredentialsProvider = credentialsPkg.CredentialsProvider;
 type CredentialModel = Awaited<ReturnType<SdkCredential['getCredential']>>;
 
 /** Raised when no credential provider could produce credentials; classified as `auth`. */
@@ -40,8 +42,9 @@ class GuardedCredential extends Credential {
   constructor(
     config: InstanceType<typeof CredentialConfig> | null,
     private readonly onSecrets: (secrets: readonly string[]) => void,
+    provider: SdkCredentialsProvider | null = null,
   ) {
-    super(config);
+    super(config, provider);
   }
 
   override async getCredential(): Promise<CredentialModel> {
@@ -68,6 +71,10 @@ export interface SdkCallerOptions {
   readonly readTimeoutMs: number;
   readonly signatureVersion: 'v3' | 'v2';
   readonly credentials?: { accessKeyId: string; accessKeySecret: string; securityToken?: string };
+  /** A provider to take credentials from (a member account's assumed role); wins over `credentials`. */
+  readonly credentialsProvider?: SdkCredentialsProvider;
+  /** API version of the product called; default VpcPeer 2022-01-01. */
+  readonly apiVersion?: string;
   /** Receives every secret value seen, for redaction. */
   readonly onSecrets: (secrets: readonly string[]) => void;
 }
@@ -94,7 +101,7 @@ const API_VERSION = '2022-01-01';
 /** Builds the SDK client once and returns a caller for VpcPeer RPC actions. */
 export function createSdkCaller(options: SdkCallerOptions): SdkCaller {
   let credentialConfig: InstanceType<typeof CredentialConfig> | null = null;
-  if (options.credentials) {
+  if (options.credentials && !options.credentialsProvider) {
     const { accessKeyId, accessKeySecret, securityToken } = options.credentials;
     credentialConfig = new CredentialConfig(
       securityToken
@@ -103,7 +110,7 @@ export function createSdkCaller(options: SdkCallerOptions): SdkCaller {
     );
   }
   // Without an explicit config this is the default chain: env keys, RRSA OIDC, profiles, ECS RAM role, URI.
-  const credential = new GuardedCredential(credentialConfig, options.onSecrets);
+  const credential = new GuardedCredential(credentialConfig, options.onSecrets, options.credentialsProvider ?? null);
 
   const client = new OpenApiClient(
     new OpenApiConfig({
@@ -127,7 +134,7 @@ export function createSdkCaller(options: SdkCallerOptions): SdkCaller {
   return async (req) => {
     const params = new Params({
       action: req.action,
-      version: API_VERSION,
+      version: options.apiVersion ?? API_VERSION,
       protocol: options.protocol.toUpperCase(),
       pathname: '/',
       method: 'POST',

@@ -1,7 +1,7 @@
 // Typed client of the emulator's admin API (fetch), for tests, benchmarks and the demo.
 // Must not talk to the signed API: that goes through the official SDK like a real client.
 import type {
-  CallLogPage, EmulatorResource, EmulatorStateDoc, EmulatorStats, FaultConfig, GenerateOptions, QuotaState, QuotaUpdate,
+  CallLogPage, EmulatorAccount, EmulatorResource, EmulatorStateDoc, EmulatorStats, FaultConfig, GenerateOptions, QuotaState, QuotaUpdate,
 } from './types.js';
 
 /** The admin API of a running emulator. Every method throws an Error on a non-2xx answer. */
@@ -29,13 +29,37 @@ export interface EmulatorAdmin {
   setQuotas(update: QuotaUpdate): Promise<QuotaState>;
   /** Forgets every remembered ClientToken result. */
   clearClientTokens(): Promise<void>;
+  /** The member accounts of the emulated Resource Directory, with AssumeRole counts by outcome. */
+  listAccounts(): Promise<{ accounts: EmulatorAccountInfo[] }>;
+  /** Replaces the member accounts (an account kept by ID keeps its estate). */
+  setAccounts(accounts: EmulatorAccount[]): Promise<{ accounts: EmulatorAccountInfo[] }>;
+  /** Changes an account's trust (denied, externalId; null removes), name, status or tags. */
+  updateAccount(id: string, patch: Partial<Record<'name' | 'externalId' | 'status', string | null>> & { denied?: boolean; tags?: Record<string, string> }): Promise<{ accounts: EmulatorAccountInfo[] }>;
+  /** The same admin API scoped to one member account's estate, quotas, faults, calls and stats. */
+  account(id: string): EmulatorAdmin;
+}
+
+/** One member account as `GET /_emulator/accounts` lists it. */
+export interface EmulatorAccountInfo {
+  id: string;
+  name: string;
+  roleName: string;
+  externalId: string | null;
+  denied: boolean;
+  status: string;
+  tags: Record<string, string>;
+  /** AssumeRole calls naming this account's role, by outcome code. */
+  stsCalls: Record<string, number>;
+  resources: number;
 }
 
 /** A typed admin client for the emulator at `url` (e.g. `RunningEmulator.url`). */
-export function createEmulatorAdmin(url: string): EmulatorAdmin {
-  const base = `${url.replace(/\/+$/, '')}/_emulator`;
-  async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const res = await fetch(`${base}${path}`, {
+export function createEmulatorAdmin(url: string, scope: { account?: string } = {}): EmulatorAdmin {
+  const root = url.replace(/\/+$/, '');
+  const base = scope.account === undefined ? `${root}/_emulator` : `${root}/_emulator/accounts/${encodeURIComponent(scope.account)}`;
+  const accountsBase = `${root}/_emulator/accounts`;
+  async function call<T>(method: string, path: string, body?: unknown, at = base): Promise<T> {
+    const res = await fetch(`${at}${path}`, {
       method,
       ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
     });
@@ -71,5 +95,9 @@ export function createEmulatorAdmin(url: string): EmulatorAdmin {
     clearClientTokens: async () => {
       await call('DELETE', '/client-tokens');
     },
+    listAccounts: () => call('GET', '', undefined, accountsBase),
+    setAccounts: (accounts) => call('PUT', '', { accounts }, accountsBase),
+    updateAccount: (id, patch) => call('PATCH', `/${encodeURIComponent(id)}`, patch, accountsBase),
+    account: (id) => createEmulatorAdmin(root, { account: id }),
   };
 }

@@ -36,6 +36,12 @@ export const EMULATOR_ERRORS = Object.freeze({
   'ResourceNotFound.InstanceId': 400,
   InternalError: 500,
   ServiceUnavailable: 503,
+  // Temporary (STS) keys, STS AssumeRole 2015-04-01 and Resource Directory ListAccounts (src/emulator/accounts.ts).
+  'InvalidParameter.RoleArn': 400,
+  'InvalidParameter.RoleSessionName': 400,
+  'InvalidParameter.DurationSeconds': 400,
+  'EntityNotExist.Role': 404,
+  NoPermission: 403,
 } as const);
 
 /** A code of EMULATOR_ERRORS. */

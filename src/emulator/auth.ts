@@ -46,6 +46,17 @@ export interface SignedRequest {
 export interface AuthResult {
   accessKeyId: string;
   signature: 'v2' | 'v3';
+  /** The member account a temporary (STS) key belongs to; absent for the emulator's own access keys. */
+  account?: string;
+}
+
+/** A temporary key issued by the emulated STS AssumeRole: valid only with its token, only until it expires. */
+export interface TemporaryKey {
+  readonly secret: string;
+  readonly securityToken: string;
+  readonly account: string;
+  /** Epoch ms. */
+  readonly expiresAt: number;
 }
 
 /** One header's value (repeated headers joined with `,`). */
@@ -75,6 +86,8 @@ function parseTimestamp(text: string, name: string): number {
 export class Authenticator {
   private readonly keys = new Map<string, EmulatorCredential>();
   private readonly nonces: TtlMap<true>;
+  /** The member account of each key issued by AssumeRole. */
+  private readonly accountOf = new Map<string, string>();
 
   constructor(
     credentials: readonly EmulatorCredential[],
@@ -95,6 +108,12 @@ export class Authenticator {
   /** Stops accepting an access key; true when it was known. */
   removeCredential(accessKeyId: string): boolean {
     return this.keys.delete(accessKeyId);
+  }
+
+  /** Registers a key issued by AssumeRole: an STS credential bound to one member account. */
+  addTemporary(accessKeyId: string, key: TemporaryKey): void {
+    this.addCredential({ accessKeyId, accessKeySecret: key.secret, securityToken: key.securityToken, expiresAt: key.expiresAt });
+    this.accountOf.set(accessKeyId, key.account);
   }
 
   /** The access key id a request claims, if it can be read (for the call log). */
@@ -183,8 +202,9 @@ export class Authenticator {
       throw new ApiFailure('SignatureDoesNotMatch', 'Specified signature does not match our calculation.');
     }
     this.checkToken(credential, headers['x-acs-security-token']);
+    const account = this.accountOf.get(auth.accessKeyId);
     this.useNonce(auth.accessKeyId, headers['x-acs-signature-nonce'] ?? '');
-    return { accessKeyId: auth.accessKeyId, signature: 'v3' };
+    return { accessKeyId: auth.accessKeyId, signature: 'v3', ...(account === undefined ? {} : { account }) };
   }
 
   private verifyV2(req: SignedRequest): AuthResult {
@@ -207,7 +227,8 @@ export class Authenticator {
     }
     const token = p['SecurityToken'];
     this.checkToken(credential, token === undefined || token === '' ? undefined : token);
+    const account = this.accountOf.get(accessKeyId);
     this.useNonce(accessKeyId, p['SignatureNonce'] ?? '');
-    return { accessKeyId, signature: 'v2' };
+    return { accessKeyId, signature: 'v2', ...(account === undefined ? {} : { account }) };
   }
 }

@@ -1,7 +1,9 @@
 // The emulator's state in one place: estate, authenticator, quotas, faults, ClientTokens, call log, stats.
 // Must not speak HTTP: server.ts and admin.ts translate requests into calls on this object.
 import { KNOWN_REGIONS } from '../model.js';
+import { type MemberAccount, checkAccount } from './accounts.js';
 import type { ActionEnv } from './actions.js';
+import { ApiFailure } from './api-errors.js';
 import { Authenticator } from './auth.js';
 import { CallLog, CallStats } from './call-log.js';
 import { FaultInjector, validateFaults } from './faults.js';
@@ -9,7 +11,8 @@ import { DEFAULT_GENERATE_REGIONS, generateConns } from './generate.js';
 import { QuotaGate } from './quotas.js';
 import { type Conn, EstateStore, fromDoc } from './store.js';
 import { TtlMap } from './ttl-map.js';
-import type { CallRecord, EmulatorCredential, EmulatorOptions, GenerateOptions } from './types.js';
+import type { AuthResult } from './auth.js';
+import type { CallRecord, EmulatorAccount, EmulatorCredential, EmulatorOptions, GenerateOptions } from './types.js';
 
 /** The access key used when none is configured. */
 export const DEFAULT_CREDENTIALS: readonly EmulatorCredential[] = Object.freeze([
@@ -36,9 +39,14 @@ export class EmulatorCore implements ActionEnv {
   readonly log: CallLog;
   readonly stats = new CallStats();
   private readonly regionNames = new Set<string>(KNOWN_REGIONS);
+  /** Member accounts by ID (empty: a single-account emulator). */
+  readonly members = new Map<string, MemberAccount>();
+  /** Lifetime override of AssumeRole credentials, seconds. */
+  readonly stsSessionSeconds: number | undefined;
 
-  constructor(options: EmulatorOptions) {
+  constructor(private readonly options: EmulatorOptions) {
     this.now = options.now ?? Date.now;
+    this.stsSessionSeconds = options.stsSessionSeconds;
     const credentials = options.credentials ?? DEFAULT_CREDENTIALS;
     if (credentials.length === 0) throw new Error('credentials: at least one access key is needed');
     this.auth = new Authenticator(credentials, options.nonceTtlMs ?? DEFAULT_NONCE_TTL_MS, this.now);
@@ -52,6 +60,49 @@ export class EmulatorCore implements ActionEnv {
     this.log = new CallLog(options.maxCallLog ?? DEFAULT_MAX_CALL_LOG);
     if (options.fixture !== undefined) this.load(options.fixture.resources, false);
     if (options.generate !== undefined) this.generate(options.generate, false);
+    if (options.accounts !== undefined) this.setAccounts(options.accounts);
+  }
+
+  /** Replaces the member accounts (validated first); an account kept by ID keeps its estate and counters. */
+  setAccounts(specs: readonly unknown[]): void {
+    const checked = specs.map((a, i) => checkAccount(a, `accounts[${i}]`));
+    const ids = new Set<string>();
+    for (const a of checked) {
+      if (ids.has(a.id)) throw new Error(`accounts: duplicate id "${a.id}"`);
+      ids.add(a.id);
+    }
+    const built = checked.map((spec) => this.members.get(spec.id) ?? this.member(spec));
+    this.members.clear();
+    built.forEach((m, i) => {
+      m.spec = checked[i] ?? m.spec;
+      this.members.set(m.spec.id, m);
+    });
+  }
+
+  private member(spec: EmulatorAccount): MemberAccount {
+    const o = this.options;
+    const core = new EmulatorCore({
+      ...(o.credentials === undefined ? {} : { credentials: o.credentials }),
+      now: this.now,
+      ...(o.quotaWindowMs === undefined ? {} : { quotaWindowMs: o.quotaWindowMs }),
+      ...(o.clientTokenTtlMs === undefined ? {} : { clientTokenTtlMs: o.clientTokenTtlMs }),
+      ...(o.maxCallLog === undefined ? {} : { maxCallLog: o.maxCallLog }),
+      ...(spec.quotas === undefined ? {} : { quotas: spec.quotas }),
+      ...(spec.regionQuotas === undefined ? {} : { regionQuotas: spec.regionQuotas }),
+      ...(spec.faults === undefined ? {} : { faults: spec.faults }),
+      ...(spec.fixture === undefined ? {} : { fixture: spec.fixture }),
+      ...(spec.generate === undefined ? {} : { generate: spec.generate }),
+    });
+    return { spec, core, stsCalls: {} };
+  }
+
+  /** The state a verified caller acts on: its member account's for an STS key, else this one. */
+  targetOf(auth: AuthResult): EmulatorCore {
+    if (auth.account === undefined) return this;
+    const member = this.members.get(auth.account);
+    // The key's account left the directory: its keys are void (never fall back to this account's estate).
+    if (member === undefined) throw new ApiFailure('InvalidAccessKeyId.NotFound', 'Specified access key is not found.');
+    return member.core;
   }
 
   knownRegion(region: string): boolean {
@@ -100,6 +151,14 @@ export class EmulatorCore implements ActionEnv {
   record(r: CallRecord): void {
     this.log.push(r);
     this.stats.record(r);
+    // A member's calls are also in its own log and stats (`/_emulator/accounts/<id>/calls`).
+    if (r.account !== undefined) {
+      const m = this.members.get(r.account)?.core;
+      if (m !== undefined && m !== this) {
+        m.log.push(r);
+        m.stats.record(r);
+      }
+    }
   }
 
   private replaceEstate(): void {

@@ -5,7 +5,9 @@ import { type IncomingMessage, type ServerResponse, createServer } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { API_NAMES, type ApiName } from '../model.js';
+import { foreignApi, runForeign } from './accounts.js';
 import { type PreparedCall, prepareAction } from './actions.js';
+import { ACCOUNTS_ADMIN_PREFIX, handleAccountsAdmin } from './accounts-admin.js';
 import { handleAdmin } from './admin.js';
 import { ApiFailure, missing } from './api-errors.js';
 import { type SignedRequest, V2_COMMON_PARAMS, header, signatureKind } from './auth.js';
@@ -146,6 +148,20 @@ async function handleApi(
       throw new ApiFailure('InvalidAction.NotFound', 'Specified api is not found, please check your url and method.');
     }
     if (action === '') throw missing('Action');
+    const foreign = foreignApi(action, version);
+    if (foreign !== undefined) {
+      // STS AssumeRole and Resource Directory ListAccounts: signed like VpcPeer, no quota or faults.
+      const caller = core.auth.verify(sreq);
+      rec.accessKeyId = caller.accessKeyId;
+      if (caller.account !== undefined) rec.account = caller.account;
+      const out = runForeign(core, foreign, caller, params);
+      if (out.account !== undefined) rec.account = out.account;
+      rec.applied = true;
+      rec.code = 'OK';
+      rec.status = 200;
+      sendJson(res, 200, JSON.stringify({ RequestId: rec.requestId, ...out.body }), rec.requestId);
+      return;
+    }
     if (!(API_NAMES as readonly string[]).includes(action)) {
       throw new ApiFailure('InvalidAction.NotFound', `Specified api "${action}" is not found, please check your url and method.`);
     }
@@ -155,11 +171,14 @@ async function handleApi(
 
     const auth = core.auth.verify(sreq);
     rec.accessKeyId = auth.accessKeyId;
+    if (auth.account !== undefined) rec.account = auth.account;
+    // A member account's STS key acts on that account's estate, quotas, faults and ClientTokens only.
+    const target = core.targetOf(auth);
 
-    if (!core.quotas.admit(rec.region, api)) {
+    if (!target.quotas.admit(rec.region, api)) {
       throw new ApiFailure('Throttling.User', 'Request was denied due to user flow control.');
     }
-    const draw = core.faults.draw(api, rec.region);
+    const draw = target.faults.draw(api, rec.region);
     fault = draw.fault;
     rec.fault = fault;
     if (draw.delayMs > 0) await sleep(draw.delayMs);
@@ -184,12 +203,12 @@ async function handleApi(
         break;
     }
 
-    const prepared: PreparedCall = prepareAction(api, params, core);
+    const prepared: PreparedCall = prepareAction(api, params, target);
     rec.params = prepared.normalized;
     rec.clientToken = prepared.clientToken ?? null;
     const fingerprint = JSON.stringify(prepared.normalized);
     const tokenKey = prepared.clientToken === undefined ? undefined : `${api}\n${prepared.clientToken}`;
-    const remembered = tokenKey === undefined ? undefined : core.tokens.get(tokenKey);
+    const remembered = tokenKey === undefined ? undefined : target.tokens.get(tokenKey);
     if (remembered !== undefined) {
       if (remembered.fingerprint !== fingerprint) {
         throw new ApiFailure('IdempotentParameterMismatch', 'The ClientToken was used before with different parameters.');
@@ -218,7 +237,7 @@ async function handleApi(
       at: rec.at,
     });
     const json = JSON.stringify({ RequestId: rec.requestId, ...out.body });
-    if (tokenKey !== undefined) core.tokens.set(tokenKey, { fingerprint, json });
+    if (tokenKey !== undefined) target.tokens.set(tokenKey, { fingerprint, json });
     if (fault === 'applyThenDrop') return drop();
     rec.status = 200;
     sendJson(res, 200, json, rec.requestId);
@@ -260,10 +279,12 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Runn
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
     const rawQuery = q < 0 ? '' : url.slice(q + 1);
+    const accountsRoute = path === ACCOUNTS_ADMIN_PREFIX || path.startsWith(`${ACCOUNTS_ADMIN_PREFIX}/`);
     const work = path === WEBHOOK_PATH
       ? readBody(req, MAX_API_BODY).then((body) => handleWebhookAdmin(webhook, req, res, body))
       : path.startsWith(ADMIN_PREFIX) || path === ADMIN_PREFIX.slice(0, -1)
-        ? readBody(req, MAX_ADMIN_BODY).then((body) => handleAdmin(core, req, res, path, rawQuery, body))
+        ? readBody(req, MAX_ADMIN_BODY).then((body) =>
+            accountsRoute ? handleAccountsAdmin(core, req, res, path, rawQuery, body) : handleAdmin(core, req, res, path, rawQuery, body))
         : handleApi(core, req, res, path, rawQuery, webhook);
     work.catch((err: unknown) => {
       if (!res.headersSent && !res.destroyed) {

@@ -81,6 +81,32 @@ export interface EmulatorStateDoc {
   resources: EmulatorResource[];
 }
 
+/**
+ * A member account of the emulated Resource Directory: its own estate, quotas and faults, reached only
+ * with keys from STS AssumeRole on `acs:ram::<id>:role/<roleName>`.
+ */
+export interface EmulatorAccount {
+  /** The account ID (ParentUid): 1-20 digits. */
+  id: string;
+  /** ListAccounts DisplayName; default `member-<id>`. */
+  name?: string;
+  /** The role AssumeRole may take; default ResourceDirectoryAccountAccessRole. Compared case-insensitively. */
+  roleName?: string;
+  /** When set, the role's trust policy requires this ExternalId. */
+  externalId?: string;
+  /** The trust policy refuses the caller: AssumeRole answers NoPermission. */
+  denied?: boolean;
+  /** ListAccounts Status; default CreateSuccess. */
+  status?: string;
+  /** Resource Directory tags of the account (ListAccounts IncludeTags=true). */
+  tags?: Record<string, string>;
+  fixture?: EmulatorStateDoc;
+  generate?: GenerateOptions;
+  quotas?: Partial<Record<ApiName, number>>;
+  regionQuotas?: Record<string, Partial<Record<ApiName, number>>>;
+  faults?: FaultConfig;
+}
+
 /** Options of `startEmulator`. Every field is optional. */
 export interface EmulatorOptions {
   /** Default 127.0.0.1. */
@@ -110,6 +136,10 @@ export interface EmulatorOptions {
   now?: () => number;
   /** Deliver an ActionTrail CloudEvent for every successful TagResources call (see webhook.ts). */
   webhook?: WebhookConfig;
+  /** Member accounts; the emulator's own keys then act as the management account (its estate is the top-level one). */
+  accounts?: EmulatorAccount[];
+  /** Lifetime of AssumeRole credentials, overriding DurationSeconds (tests of refresh before expiry). */
+  stsSessionSeconds?: number;
 }
 
 /** A started emulator. `close()` is idempotent. */
@@ -150,6 +180,8 @@ export interface CallRecord {
   fault: FaultKind | null;
   requestId: string;
   accessKeyId: string | null;
+  /** The member account the call acted in (STS key or AssumeRole target); absent for the emulator's own account. */
+  account?: string;
   /** 'v2' | 'v3' | null (unsigned or unparseable). */
   signature: 'v2' | 'v3' | null;
 }

@@ -6,7 +6,7 @@ import { policySchema } from './schema.js';
 import type { PolicyDocument } from './schema.js';
 import type { PolicyFinding } from './types.js';
 
-interface Context {
+export interface Context {
   readonly file: string;
   readonly locator: Locator;
   readonly policy?: string;
@@ -20,7 +20,8 @@ export function checkSchema(value: unknown, ctx: Context): { data?: PolicyDocume
   return { findings };
 }
 
-function issueFindings(issue: z.core.$ZodIssue, ctx: Context): PolicyFinding[] {
+/** One zod issue as located findings (also used by the accounts file loader). */
+export function issueFindings(issue: z.core.$ZodIssue, ctx: Context): PolicyFinding[] {
   const path = issue.path.filter((p): p is PathSegment => typeof p !== 'symbol');
   const make = (segments: PathSegment[], message: string, expected: string, key = false): PolicyFinding => {
     const at = ctx.locator.locate(segments, { key });
