@@ -160,9 +160,9 @@ describe('temporary keys are bound to their account and token', () => {
     const fromA = clientFor(creds, role(A));
     const idOfB = (await stateIds(B))[0] ?? '';
     const idOfMgmt = (await stateIds())[0] ?? '';
-    await expect(fromA.untagResources({ region: 'cn-hangzhou', resourceIds: [idOfB], all: true, clientToken: 'cross-account-1' }))
+    await expect(fromA.untagResources({ region: 'cn-hangzhou', resourceIds: [idOfB], tagKeys: [], all: true, clientToken: 'cross-account-1' }))
       .rejects.toMatchObject({ failure: { kind: 'not-found' } });
-    await expect(fromA.untagResources({ region: 'cn-hangzhou', resourceIds: [idOfMgmt], all: true, clientToken: 'cross-account-2' }))
+    await expect(fromA.untagResources({ region: 'cn-hangzhou', resourceIds: [idOfMgmt], tagKeys: [], all: true, clientToken: 'cross-account-2' }))
       .rejects.toMatchObject({ failure: { kind: 'not-found' } });
     // The management key still sees only its own estate.
     const mgmt = createCloudClient({ endpoint: emu.url, connectTimeoutMs: 2_000, readTimeoutMs: 5_000, signatureVersion: 'v3', credentials: TEST_KEY });
