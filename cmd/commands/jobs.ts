@@ -10,7 +10,7 @@ async function withInspector(run: (inspector: JobInspector) => Promise<void>): P
   if (!config) return;
   const core = createCore(config);
   try {
-    await run(createJobInspector({ queues: core.queues() }));
+    await run(createJobInspector({ queues: core.queues(), secrets: config.secrets }));
   } catch (err) {
     if (!(err instanceof TagwardenError)) throw err;
     process.stderr.write(`tagwarden: ${err.message}\n`);

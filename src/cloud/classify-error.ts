@@ -170,6 +170,14 @@ function kindOf(code: string | undefined, status: number | undefined): FailureKi
   return 'permanent';
 }
 
+/** What an error code (and a request ID) may look like; anything else is reported as `other`. */
+export const CODE_SHAPE = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** The code itself when it is a short identifier, else `other`. */
+export function boundedCode(code: string): string {
+  return CODE_SHAPE.test(code) ? code : 'other';
+}
+
 const ERRNO = /^(E[A-Z0-9_]+|UND_ERR_[A-Z_]+|ERR_[A-Z0-9_]+)$/;
 
 const SYNTHETIC_MESSAGES: Readonly<Record<string, string>> = {
@@ -196,9 +204,12 @@ export function classifyError(err: unknown, secrets: Iterable<string> = []): Clo
   const apiCode =
     str(bag['Code']) ?? str(data?.['Code']) ?? str(data?.['code']) ?? (ownCode && !ERRNO.test(ownCode) ? ownCode : undefined);
   const synthetic = apiCode === undefined ? syntheticCode(bag) : undefined;
-  const code = apiCode ?? synthetic ?? (status !== undefined ? `Http${status}` : 'Unknown');
+  // A code is a label, a metric value and part of a stored reason: an endpoint that echoes a header or a token
+  // in its Code must not put it there. Anything but a short identifier becomes `other`.
+  const code = boundedCode(apiCode ?? synthetic ?? (status !== undefined ? `Http${status}` : 'Unknown'));
   const kind = kindOf(code, status);
-  const requestId = str(bag['requestId']) ?? str(bag['RequestId']) ?? str(data?.['RequestId']) ?? str(data?.['requestId']);
+  const rawRequestId = str(bag['requestId']) ?? str(bag['RequestId']) ?? str(data?.['RequestId']) ?? str(data?.['requestId']);
+  const requestId = rawRequestId !== undefined && CODE_SHAPE.test(rawRequestId) ? rawRequestId : undefined;
   const retryAfterMs = retryAfterMsOf(bag, data);
 
   let detail: string;
@@ -214,7 +225,12 @@ export function classifyError(err: unknown, secrets: Iterable<string> = []): Clo
     // Unknown shapes may quote a signed URL: keep only the error's name.
     detail = str(bag['name']) ?? 'unrecognised error';
   }
-  const message = redact(`${code}${status !== undefined ? ` (HTTP ${status})` : ''}: ${detail}`, secrets);
+  // Control characters (an endpoint's ESC sequences, a newline that forges a log line) are spelled out.
+  const message = redact(`${code}${status !== undefined ? ` (HTTP ${status})` : ''}: ${detail}`, secrets).replace(
+    // eslint-disable-next-line no-control-regex
+    /[\u0000-\u001f\u007f-\u009f]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 
   return {
     kind,

@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express, { type ErrorRequestHandler, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { TagwardenError } from '../errors.js';
+import { redactString } from '../logging/index.js';
 import { LISTABLE_STATES, type ListableState } from '../queue/index.js';
 import { ADMIN_BASE, LOGIN_PATH, createDashboard, createLoginRoutes, requireAdmin } from './admin.js';
 import { createAuthenticator, type Authenticator } from './auth.js';
@@ -30,6 +31,16 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
  * POST /v1/untag, GET /v1/policies, POST /v1/policies/:name/scan, GET /v1/jobs, GET /v1/jobs/:id,
  * POST /v1/jobs/:id/retry (bearer token); /admin/queues (Bull Board: bearer token or the /admin/login cookie).
  */
+/** A copy of `value` with every string passed through the logs' redaction (keys are left as they are). */
+function redactStrings(value: unknown, secrets: readonly string[], depth = 0): unknown {
+  if (typeof value === 'string') return redactString(value, secrets);
+  if (value === null || typeof value !== 'object' || depth > 32) return value;
+  if (Array.isArray(value)) return value.map((v) => redactStrings(v, secrets, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [key, inner] of Object.entries(value)) out[key] = redactStrings(inner, secrets, depth + 1);
+  return out;
+}
+
 export function createHttpServer(deps: HttpDeps): HttpServer {
   const { logger } = deps;
   const log = logger.child({ scope: 'http' });
@@ -41,6 +52,7 @@ export function createHttpServer(deps: HttpDeps): HttpServer {
   if (mode.kind === 'token' && deps.api.open) log.warn('http api open setting ignored because a token is set', { setting: 'TAGWARDEN_API_OPEN' });
   const openapi = buildOpenApiDocument(deps.version ?? '0.0.0');
   const now = (): number => Date.now();
+  const secrets = deps.secrets ?? [];
 
   const app = express();
   app.disable('x-powered-by');
@@ -60,6 +72,12 @@ export function createHttpServer(deps: HttpDeps): HttpServer {
         durationMs: Number(process.hrtime.bigint() - started) / 1e6,
       });
     });
+    // Every JSON answer (/v1 and Bull Board's API: job data, failure reasons, stack traces, return values)
+    // passes the logs' redaction: a job stored before a fix, or queued by another system, may quote a secret.
+    if (secrets.length > 0) {
+      const json = res.json.bind(res);
+      res.json = (body: unknown) => json(redactStrings(body, secrets));
+    }
     next();
   });
   const at = (route: string): RequestHandler => (_req, res, next) => {

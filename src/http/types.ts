@@ -73,6 +73,8 @@ export interface HttpDeps {
   probeTimeoutMs?: number;
   /** The version shown in the OpenAPI document (default 0.0.0). */
   version?: string;
+  /** Secret values scrubbed from every JSON answer, as from the logs. */
+  secrets?: readonly string[];
 }
 
 /** The HTTP server: listen once, close idempotently. */

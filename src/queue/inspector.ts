@@ -2,12 +2,13 @@
 // Knows nothing of HTTP or terminals: callers format the views.
 import type { Job, JobType, Queue } from 'bullmq';
 import { TagwardenError } from '../errors.js';
+import { redactString, redactValue } from '../logging/index.js';
 
 /** The states a caller may list jobs by. */
 export const LISTABLE_STATES = ['failed', 'completed', 'waiting', 'delayed', 'active'] as const;
 export type ListableState = (typeof LISTABLE_STATES)[number];
 
-/** What a caller sees of one job. Payloads carry no secrets, so data is shown whole. */
+/** What a caller sees of one job, redacted as the logs are. */
 export interface JobView {
   id: string;
   queue: string;
@@ -48,8 +49,12 @@ const JOB_TYPES: Record<ListableState, JobType[]> = {
 };
 
 /** Creates an inspector over the given queues; it opens no connections of its own. */
-export function createJobInspector(options: { queues: readonly Queue[] }): JobInspector {
+export function createJobInspector(options: { queues: readonly Queue[]; secrets?: readonly string[] }): JobInspector {
   const queues = [...options.queues];
+  const secrets = options.secrets ?? [];
+  // What is shown passes the logs' redaction: a reason stored by an older version, or data another system
+  // queued, may quote a secret.
+  const view = (job: Job, state: string): JobView => redactView(rawView(job, state), secrets);
 
   async function locate(id: string): Promise<Job | null> {
     const found = await Promise.all(queues.map((queue) => queue.getJob(id)));
@@ -85,7 +90,17 @@ export function createJobInspector(options: { queues: readonly Queue[] }): JobIn
   };
 }
 
-function view(job: Job, state: string): JobView {
+function redactView(v: JobView, secrets: readonly string[]): JobView {
+  return {
+    ...v,
+    name: redactString(v.name, secrets),
+    failedReason: v.failedReason === null ? null : redactString(v.failedReason, secrets),
+    data: redactValue(v.data, secrets),
+    returnvalue: redactValue(v.returnvalue, secrets),
+  };
+}
+
+function rawView(job: Job, state: string): JobView {
   const iso = (ms: number | undefined): string | null => (ms ? new Date(ms).toISOString() : null);
   return {
     id: String(job.id),

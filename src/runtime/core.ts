@@ -173,6 +173,7 @@ export function createCore(config: AppConfig, options: RuntimeOptions = {}): Cor
           untagLimiter: { max: Math.max(2, Math.ceil(2 * config.quotas.UnTagResources * config.quotaFraction)), durationMs: config.quotaWindowMs },
           metrics,
           logger,
+          secrets: config.secrets,
         },
         {
           cloud,

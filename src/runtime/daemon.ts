@@ -45,7 +45,7 @@ export async function startDaemon(config: AppConfig, options: RuntimeOptions = {
     },
   });
   const producer = createProducer({ connection: redis, prefix: config.queuePrefix, account: config.accountId, retention: jobOptions.retention, logger: core.logger });
-  const inspector = createJobInspector({ queues: core.queues() });
+  const inspector = createJobInspector({ queues: core.queues(), secrets: config.secrets });
   const lease = createScanLease(redis, config.queuePrefix);
   let closing = false;
 
@@ -102,6 +102,7 @@ export async function startDaemon(config: AppConfig, options: RuntimeOptions = {
     jobs: inspector,
     policies,
     queues: core.queues(),
+    secrets: config.secrets,
   });
   const { port } = await http.listen(config.httpPort, config.httpHost);
   logger.info('http listening', { host: config.httpHost, port });

@@ -2,7 +2,7 @@
 // Must not read config or the environment, nor build clients: runtime/ passes everything in.
 import { Worker, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { audit, type Logger } from '../logging/index.js';
+import { audit, redactString, redactValue, type Logger } from '../logging/index.js';
 import type { Metrics } from '../metrics/index.js';
 import { BACKOFF_TYPE, SCAN_QUEUE, UntagJobSchema, untagQueueName } from '../queue/index.js';
 import { jitteredBackoff, type BackoffOptions } from './backoff.js';
@@ -31,6 +31,8 @@ export interface WorkerPoolOptions {
   drainTimeoutMs: number;
   metrics: Metrics;
   logger: Logger;
+  /** Secret values scrubbed from every failure reason and return value BullMQ stores (as the logs are). */
+  secrets?: readonly string[];
 }
 
 export interface WorkerPool {
@@ -45,6 +47,24 @@ export interface WorkerPool {
   /** Stops taking untag jobs (in-flight ones finish), e.g. while the credentials are refused. */
   pauseUntag(): void;
   resumeUntag(): void;
+}
+
+/**
+ * A processor whose failure reason, stack and return value pass the logs' redaction before BullMQ stores them
+ * (in Redis for the retention period, shown by GET /v1/jobs, `jobs list` and Bull Board).
+ */
+export function redacting<T extends (...args: never[]) => Promise<unknown>>(processor: T, secrets: readonly string[]): T {
+  return (async (...args: Parameters<T>) => {
+    try {
+      return redactValue(await processor(...args), secrets);
+    } catch (err) {
+      if (err instanceof Error) {
+        err.message = redactString(err.message, secrets);
+        if (err.stack) err.stack = redactString(err.stack, secrets);
+      }
+      throw err;
+    }
+  }) as T;
 }
 
 /** Creates one scan worker and one untag worker per region queue (a throttled region pauses only its queue). */
@@ -80,8 +100,9 @@ export function createWorkerPool(
     workers.push(worker);
   };
 
-  watch(new Worker(SCAN_QUEUE, createScanProcessor({ ...deps, queueFor }), { ...common, concurrency: options.scanConcurrency }), 'ListVpcPeerConnections');
-  const untag = createUntagProcessor({ ...deps, queueFor });
+  const secrets = options.secrets ?? [];
+  watch(new Worker(SCAN_QUEUE, redacting(createScanProcessor({ ...deps, queueFor }), secrets), { ...common, concurrency: options.scanConcurrency }), 'ListVpcPeerConnections');
+  const untag = redacting(createUntagProcessor({ ...deps, queueFor }), secrets);
   for (const region of options.regions) {
     // The limiter never binds before the shared GCRA limiter does (twice its rate); it is there because BullMQ
     // honours a queue's rate-limit pause (queue.rateLimit after a throttling answer) only on limited workers.
