@@ -3,6 +3,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { TagwardenError } from '../errors.js';
+import { MAX_IDS_PER_CALL, MAX_KEYS_PER_CALL } from '../model.js';
 import { batchId, splitIntoCalls } from '../planner/index.js';
 import { UntagRequestSchema, describeIssues, type UntagJob, type UntagRequest } from './payloads.js';
 import { createLogger, type Logger } from '../logging/index.js';
@@ -19,6 +20,8 @@ export interface ProducerOptions {
   retention?: Partial<RetentionOptions>;
   /** Where connection errors are logged (redacted); JSON lines on stderr when absent. */
   logger?: Logger;
+  /** The most batches one request may become (default 500); larger requests are refused with how to split them. */
+  maxBatchesPerRequest?: number;
 }
 
 export interface EnqueueResult {
@@ -40,6 +43,9 @@ function stderrLogger(): Logger {
   return (sharedStderrLogger ??= createLogger({ level: 'warn', secrets: [], stream: process.stderr, base: { service: 'tagwarden' } }));
 }
 
+/** The most batches one untag request may become. */
+export const DEFAULT_MAX_BATCHES = 500;
+
 const DEFAULT_RETENTION: RetentionOptions = { attempts: 8, completedRetentionHours: 24, failedRetentionDays: 14 };
 const IDEMPOTENCY_TTL_SECONDS = 86_400;
 
@@ -58,6 +64,7 @@ export function createProducer(options: ProducerOptions): Producer {
   // A queue without an error listener prints its connection's errors raw (with the AUTH arguments).
   const reportError = connectionErrorReporter(options.logger ?? (() => stderrLogger()));
   const prefix = options.prefix ?? 'tagwarden';
+  const maxBatches = options.maxBatchesPerRequest ?? DEFAULT_MAX_BATCHES;
   const account = options.account ?? 'default';
   const jobOptions = untagJobOptions({ ...DEFAULT_RETENTION, ...options.retention });
   const queues = new Map<string, Queue>();
@@ -80,6 +87,19 @@ export function createProducer(options: ProducerOptions): Producer {
       }
       const req = parsed.data;
       const all = req.all === true;
+      // One caller must not flood the queues (10,000 IDs x 1,000 keys were 25,000 batches): refuse before the
+      // idempotency key is taken, saying how to split.
+      const ids = new Set(req.resourceIds).size;
+      const keyChunks = all ? 1 : Math.ceil(new Set(req.tagKeys ?? []).size / MAX_KEYS_PER_CALL);
+      const batches = Math.ceil(ids / MAX_IDS_PER_CALL) * keyChunks;
+      if (batches > maxBatches) {
+        const idsPerRequest = Math.max(1, Math.floor(maxBatches / keyChunks)) * MAX_IDS_PER_CALL;
+        const problem =
+          keyChunks > maxBatches
+            ? `(body): this request makes ${batches} batches; at most ${maxBatches} per request: send at most ${maxBatches * MAX_KEYS_PER_CALL} tagKeys per request`
+            : `(body): this request makes ${batches} batches (${ids} resource IDs in calls of ${MAX_IDS_PER_CALL} x ${keyChunks} key group(s) of ${MAX_KEYS_PER_CALL}); at most ${maxBatches} per request: split resourceIds into requests of at most ${idsPerRequest} IDs (${Math.ceil(ids / idsPerRequest)} requests)`;
+        throw new TagwardenError('PAYLOAD_INVALID', `invalid untag request: ${problem}`, { details: { problems: [problem], batches, maxBatches } });
+      }
       const fingerprint = createHash('sha256')
         .update(JSON.stringify([req.region, [...new Set(req.resourceIds)].sort(), all ? '*all*' : [...new Set(req.tagKeys)].sort(), req.dryRun === true]))
         .digest('hex');
