@@ -1,12 +1,13 @@
-// `tagwarden plan`: what a run would change, from read-only calls. Exit 0 nothing to change, 2 changes pending, 1 error.
+// `tagwarden plan`: what a run would change, from read-only calls. Exit 0 nothing to change, 2 changes pending,
+// 3 a policy would be halted by its blast-radius cap, 1 error.
 import { Command } from 'commander';
 import { formatFinding } from '../../src/policy/index.js';
-import { planPolicies } from '../../src/runtime/index.js';
+import { planExitCode, planPolicies } from '../../src/runtime/index.js';
 import { configOrExit, endProgress, progressLine, table } from './shared.js';
 
 export function planCommand(): Command {
   return new Command('plan')
-    .description('show, per policy and region, the tags a run would remove (read-only); exit 0 none, 2 pending, 1 error')
+    .description('show, per policy and region, the tags a run would remove (read-only); exit 0 none, 2 pending, 3 a policy would halt, 1 error')
     .option('--policies <dir>', 'policy directory or file (TAGWARDEN_POLICIES_DIR)')
     .option('--policy <name>', 'only this policy')
     .option('--json', 'machine-readable output')
@@ -21,7 +22,6 @@ export function planCommand(): Command {
         onProgress: (p) => progressLine(`${p.policy} ${p.region}: ${p.scanned} scanned`),
       });
       endProgress();
-      const errors = report.findings.filter((f) => f.severity === 'error');
       for (const f of report.findings) process.stderr.write(`${formatFinding(f)}\n`);
       if (opts.policy && report.rows.length === 0) {
         process.stderr.write(`tagwarden: no valid policy named ${opts.policy}\n`);
@@ -52,6 +52,7 @@ export function planCommand(): Command {
           }
         }
       }
-      process.exitCode = errors.length > 0 ? 1 : report.changesPending ? 2 : 0;
+      if (report.halted) process.stderr.write('tagwarden: a policy would be halted by its maxRemovalsPerRun cap (exit 3)\n');
+      process.exitCode = planExitCode(report);
     });
 }

@@ -31,7 +31,7 @@ export function runCommand(): Command {
     .description('run the daemon: scheduled scans, workers and the HTTP server (or one pass with --once)')
     .option('--policies <dir>', 'policy directory or file (TAGWARDEN_POLICIES_DIR)')
     .option('--dry-run', 'never call UnTagResources; plan, log and count only (TAGWARDEN_DRY_RUN)')
-    .option('--once', 'scan every policy once, wait for every batch, print a summary; exit 1 if any batch failed')
+    .option('--once', 'scan every policy once, wait for every batch, print a summary; exit 1 if any batch failed, 3 if a policy was halted')
     .option('--policy <name>', 'with --once: only this policy')
     .option('--json', 'with --once: print the summary as JSON')
     .option('--port <port>', 'HTTP port (TAGWARDEN_HTTP_PORT)')
@@ -50,7 +50,9 @@ export function runCommand(): Command {
         for (const f of result.findings) process.stderr.write(`${formatFinding(f)}\n`);
         if (opts.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
         else printSummary(result);
-        process.exitCode = result.failed ? 1 : 0;
+        // A halt is not success: 3, as plan's exit code for a halt; a failure (1) wins.
+        if (result.halted) process.stderr.write('tagwarden: a policy was halted by its maxRemovalsPerRun cap; nothing of it was enqueued\n');
+        process.exitCode = result.failed ? 1 : result.halted ? 3 : 0;
         return;
       }
       const daemon = await startDaemon(config);

@@ -34,6 +34,11 @@ export interface RuntimeOptions {
   now?: () => Date;
   /** While credentials are refused, how often to probe with one read call (default 15 s). */
   authProbeMs?: number;
+  /**
+   * Run-scoped queues: with a scope, the scan and untag queues get the suffix `-<scope>`, so this process's
+   * workers take only the jobs of its own run (`run --once`), never a daemon's scheduled scans or batches.
+   */
+  queueScope?: string;
   /** Tests only: awaited before each Redis write of a scan (crash-point tests stop a scan there). */
   beforeScanWrite?: (point: string) => Promise<void> | void;
   /** Tests only: jobs per addBulk while a scan enqueues (default 500). */
@@ -74,12 +79,15 @@ export function createCore(config: AppConfig, options: RuntimeOptions = {}): Cor
   collectProcessMetrics(registry);
 
   const jobOptions = jobOptionsOf(config);
-  const scanQueue = reportErrors(new Queue(SCAN_QUEUE, { connection: redis, prefix: config.queuePrefix }), SCAN_QUEUE, reportError);
+  const scoped = (name: string) => (options.queueScope ? `${name}-${options.queueScope}` : name);
+  const scanQueueName = scoped(SCAN_QUEUE);
+  const untagName = (region: string) => scoped(untagQueueName(config.accountId, region));
+  const scanQueue = reportErrors(new Queue(scanQueueName, { connection: redis, prefix: config.queuePrefix }), scanQueueName, reportError);
   const untagQueues = new Map<string, Queue>();
   const queueFor = (region: string): Queue => {
     let queue = untagQueues.get(region);
     if (!queue) {
-      const name = untagQueueName(config.accountId, region);
+      const name = untagName(region);
       queue = reportErrors(new Queue(name, { connection: redis, prefix: config.queuePrefix }), name, reportError);
       untagQueues.set(region, queue);
     }
@@ -164,6 +172,7 @@ export function createCore(config: AppConfig, options: RuntimeOptions = {}): Cor
           prefix: config.queuePrefix,
           account: config.accountId,
           regions: config.regions,
+          queueNames: { scan: scanQueueName, untag: untagName },
           concurrency: config.concurrency,
           scanConcurrency: config.scanConcurrency,
           backoff: { baseMs: config.retryBaseMs, maxMs: config.retryMaxMs },

@@ -2,5 +2,5 @@
 // Must not exit the process or parse flags: cmd/ does that.
 export { startDaemon, type Daemon } from './daemon.js';
 export { runOnce, type OnceOptions, type OnceProgress, type OnceResult } from './once.js';
-export { planPolicies, type PlanOptions, type PlanReport, type PlanRow } from './plan.js';
+export { PLAN_EXIT, planExitCode, planPolicies, type PlanOptions, type PlanReport, type PlanRow } from './plan.js';
 export { createCore, type Core, type RuntimeOptions } from './core.js';

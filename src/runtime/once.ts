@@ -33,6 +33,8 @@ export interface OnceResult {
   summary: PolicyRunSummary[];
   /** True when any batch or scan job failed for good, or the wait timed out. */
   failed: boolean;
+  /** True when any policy was halted by its blast-radius cap (nothing of it was enqueued): not a success. */
+  halted: boolean;
   timedOut: boolean;
 }
 
@@ -43,13 +45,18 @@ export async function runOnce(config: AppConfig, options: OnceOptions): Promise<
   const compiled = compilePolicies(read.sources, now());
   const findings = [...read.findings, ...compiled.findings];
   const policies = compiled.policies.filter((p) => options.policy === undefined || p.name === options.policy);
+  if (options.policy !== undefined && policies.length === 0) {
+    throw new TagwardenError('NOT_FOUND', `no valid policy named ${options.policy}`, { details: { policy: options.policy, valid: compiled.policies.map((p) => p.name) } });
+  }
   // Batches for a region without an untag worker in this process would wait forever: refuse up front.
   const uncovered = policies.flatMap((p) => p.regions.filter((r) => !(config.regions as readonly string[]).includes(r)).map((r) => `${p.name}/${r}`));
   if (uncovered.length > 0) {
     throw new TagwardenError('CONFIG_INVALID', `policies name regions outside TAGWARDEN_REGIONS: ${uncovered.join(', ')}`);
   }
   const runId = `once-${randomUUID()}`;
-  const core = createCore(config, options);
+  // Run-scoped queues: this process works only its own scans and batches, never a daemon's schedulers' jobs
+  // that share the prefix. The scan lease and the shared rate limiter still see the daemon's work.
+  const core = createCore(config, { ...options, queueScope: runId });
   const workers = core.createWorkers();
   const scheduler = createPolicyScheduler({ queue: core.scanQueue, scanJobOptions: jobOptionsOf(config).scan, logger: core.logger });
   let timedOut = false;
@@ -83,9 +90,15 @@ export async function runOnce(config: AppConfig, options: OnceOptions): Promise<
     }
     const summary = await core.ledger.summary(runId);
     const failed = timedOut || scanJobFailed || summary.some((s) => s.failed > 0 || s.scansFailed > 0);
-    return { runId, policies, findings, summary, failed, timedOut };
+    const halted = summary.some((s) => s.halted > 0);
+    return { runId, policies, findings, summary, failed, halted, timedOut };
   } finally {
-    await workers.close({ force: timedOut });
-    await core.close();
+    try {
+      await workers.close({ force: timedOut });
+      // The run's queues are its own: nothing else will ever work them.
+      for (const queue of core.queues()) await queue.obliterate({ force: true }).catch((err: unknown) => core.logger.warn('run queues not removed', { queue: queue.name, err }));
+    } finally {
+      await core.close();
+    }
   }
 }

@@ -36,6 +36,18 @@ export interface PlanReport {
   rows: PlanRow[];
   /** True when any enforcing policy would change something. */
   changesPending: boolean;
+  /** True when any policy would be halted by its blast-radius cap (`plan` exits 3: see PLAN_EXIT). */
+  halted: boolean;
+}
+
+/** `tagwarden plan` exit codes. A halt is neither "nothing to do" nor "changes pending": a CI gate must stop. */
+export const PLAN_EXIT = { clean: 0, error: 1, changesPending: 2, halted: 3 } as const;
+
+/** The exit code of a plan report: error, then halted, then changes pending, else clean. */
+export function planExitCode(report: PlanReport): number {
+  if (report.findings.some((f) => f.severity === 'error')) return PLAN_EXIT.error;
+  if (report.halted) return PLAN_EXIT.halted;
+  return report.changesPending ? PLAN_EXIT.changesPending : PLAN_EXIT.clean;
 }
 
 export interface PlanOptions {
@@ -88,5 +100,5 @@ export async function planPolicies(config: AppConfig, options: PlanOptions): Pro
     }
   }
   const changesPending = rows.some((r) => r.mode === 'enforce' && r.tagsToRemove > 0 && !r.overCap);
-  return { findings, rows, changesPending };
+  return { findings, rows, changesPending, halted: rows.some((r) => r.overCap) };
 }

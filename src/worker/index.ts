@@ -19,6 +19,8 @@ export interface WorkerPoolOptions {
   prefix: string;
   account: string;
   regions: readonly string[];
+  /** The queues to work (run-scoped for `run --once`); default the scan queue and untagQueueName(account, region). */
+  queueNames?: { scan: string; untag(region: string): string };
   /** Untag jobs in flight per region queue in this process. */
   concurrency: number;
   scanConcurrency: number;
@@ -101,12 +103,14 @@ export function createWorkerPool(
   };
 
   const secrets = options.secrets ?? [];
-  watch(new Worker(SCAN_QUEUE, redacting(createScanProcessor({ ...deps, queueFor }), secrets), { ...common, concurrency: options.scanConcurrency }), 'ListVpcPeerConnections');
+  const scanName = options.queueNames?.scan ?? SCAN_QUEUE;
+  const untagName = options.queueNames?.untag ?? ((region: string) => untagQueueName(options.account, region));
+  watch(new Worker(scanName, redacting(createScanProcessor({ ...deps, queueFor }), secrets), { ...common, concurrency: options.scanConcurrency }), 'ListVpcPeerConnections');
   const untag = redacting(createUntagProcessor({ ...deps, queueFor }), secrets);
   for (const region of options.regions) {
     // The limiter never binds before the shared GCRA limiter does (twice its rate); it is there because BullMQ
     // honours a queue's rate-limit pause (queue.rateLimit after a throttling answer) only on limited workers.
-    const worker = new Worker(untagQueueName(options.account, region), untag, {
+    const worker = new Worker(untagName(region), untag, {
       ...common,
       concurrency: options.concurrency,
       limiter: { max: options.untagLimiter.max, duration: options.untagLimiter.durationMs },
@@ -172,11 +176,11 @@ export function createWorkerPool(
       return closing;
     },
     pauseUntag() {
-      for (const w of workers) if (w.name !== SCAN_QUEUE && !w.isPaused()) void w.pause(true);
+      for (const w of workers) if (w.name !== scanName && !w.isPaused()) void w.pause(true);
     },
     resumeUntag() {
       if (closing) return;
-      for (const w of workers) if (w.name !== SCAN_QUEUE && w.isPaused()) void w.resume();
+      for (const w of workers) if (w.name !== scanName && w.isPaused()) void w.resume();
     },
   };
 }
