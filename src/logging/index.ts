@@ -49,6 +49,58 @@ export interface LoggerOptions {
   base?: Record<string, unknown>;
 }
 
+let droppedLines = 0;
+
+/** Log lines that could not be written since the process started (tagwarden_log_lines_dropped_total). */
+export function logLinesDropped(): number {
+  return droppedLines;
+}
+
+/** Lines are dropped rather than buffered without bound while the destination does not keep up. */
+const MAX_PENDING_BYTES = 16 * 1024 * 1024;
+
+/**
+ * A stream in front of the real destination that never fails: a write error (stdout on a full disk, a closed
+ * pipe) marks the line dropped instead of raising an unhandled `error` event that would stop the daemon, and
+ * while the destination holds more than 16 MB unwritten, new lines are dropped too. Every drop is counted.
+ */
+export function createSafeStream(target: NodeJS.WritableStream): Writable {
+  let broken = false;
+  // An `error` listener on the destination keeps Node from throwing it; the failed line is counted below.
+  target.on('error', () => {
+    broken = true;
+  });
+  const pending = () => (target as { writableLength?: number }).writableLength ?? 0;
+  return new Writable({
+    write(chunk: Buffer | string, _enc, done) {
+      const lines = Math.max(1, String(chunk).split('\n').length - 1);
+      if (broken || (target as { destroyed?: boolean }).destroyed || pending() > MAX_PENDING_BYTES) {
+        droppedLines += lines;
+        done();
+        return;
+      }
+      try {
+        target.write(chunk, (err?: Error | null) => {
+          if (err) droppedLines += lines;
+        });
+      } catch {
+        droppedLines += lines;
+      }
+      done();
+    },
+  });
+}
+
+const safeStreams = new WeakMap<NodeJS.WritableStream, Writable>();
+function safeStreamFor(target: NodeJS.WritableStream): Writable {
+  let safe = safeStreams.get(target);
+  if (!safe) {
+    safe = createSafeStream(target);
+    safeStreams.set(target, safe);
+  }
+  return safe;
+}
+
 /** Creates the process logger. Every record passes through redaction before it is written. */
 export function createLogger(options: LoggerOptions): Logger {
   const secrets = options.secrets;
@@ -63,7 +115,7 @@ export function createLogger(options: LoggerOptions): Logger {
     level: options.level,
     defaultMeta: options.base ?? {},
     format: winston.format.combine(winston.format.errors({ stack: false }), redact(), winston.format.timestamp(), winston.format.json()),
-    transports: [new winston.transports.Stream({ stream: options.stream ?? process.stdout })],
+    transports: [new winston.transports.Stream({ stream: safeStreamFor(options.stream ?? process.stdout) })],
   });
 }
 

@@ -2,6 +2,7 @@
 // Must not read Redis or the cloud itself: queue gauges are filled by a collect callback given in.
 import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client';
 import { API_NAMES } from '../model.js';
+import { logLinesDropped as readLogLinesDropped } from '../logging/index.js';
 
 export const BATCH_OUTCOMES = ['succeeded', 'failed', 'dry_run', 'not_found'] as const;
 export type BatchOutcome = (typeof BATCH_OUTCOMES)[number];
@@ -106,6 +107,17 @@ export function createMetrics(registry: Registry, scope: MetricsScope, readQueue
     labelNames: ['api', 'reason'] as const,
     registers,
   });
+  let droppedSeen = 0;
+  const logLinesDropped = new Counter({
+    name: 'tagwarden_log_lines_dropped_total',
+    help: 'Log lines that could not be written (destination failed or did not keep up) and were dropped.',
+    registers,
+    collect() {
+      const now = readLogLinesDropped();
+      if (now > droppedSeen) this.inc(now - droppedSeen);
+      droppedSeen = now;
+    },
+  });
   const queueJobs = new Gauge({
     name: 'tagwarden_queue_jobs',
     help: 'Jobs per queue and state, read from Redis at scrape time.',
@@ -195,6 +207,7 @@ export function createMetrics(registry: Registry, scope: MetricsScope, readQueue
   for (const queue of scope.queues) for (const state of QUEUE_STATES) queueJobs.set({ queue, state }, 0);
   authFailing.set(0);
   ready.set(0);
+  logLinesDropped.inc(0);
 
   return {
     registry,
@@ -215,6 +228,7 @@ export function createMetrics(registry: Registry, scope: MetricsScope, readQueue
     authFailing,
     policiesLoaded,
     ready,
+    logLinesDropped,
     addPolicy,
   };
 }
