@@ -42,7 +42,7 @@ describe('log lines that cannot be written', () => {
     const child = spawn(process.execPath, [CLI, 'run'], { env, stdio: ['ignore', full, 'pipe'] });
     closeSync(full);
     let stderr = '';
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+    child.stderr?.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
     stops.push(() => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
