@@ -11,6 +11,21 @@ export const API_NAMES = [
 ] as const;
 export type ApiName = (typeof API_NAMES)[number];
 
+/**
+ * GetVpcPeerConnectionAttribute takes no RegionId (it is central and answers for an ID of any region), so
+ * its quota cannot be per region: both the client's rate limiter and the emulator count it in this one
+ * bucket per account, whatever region the caller works in (src/emulator/API-FACTS.md, "Quotas").
+ */
+export const CENTRAL_QUOTA_REGION = 'central';
+
+/** The APIs without a RegionId parameter. */
+export const REGIONLESS_APIS: readonly ApiName[] = ['GetVpcPeerConnectionAttribute'];
+
+/** The region whose quota bucket a call of `api` made for `region` spends. */
+export function quotaRegion(api: ApiName, region: string): string {
+  return REGIONLESS_APIS.includes(api) ? CENTRAL_QUOTA_REGION : region;
+}
+
 /** Documented quotas, calls per 60 s per (account, region, API) (reference §2). */
 export const DOCUMENTED_QUOTAS: Readonly<Record<ApiName, number>> = Object.freeze({
   UnTagResources: 1000,
@@ -51,6 +66,9 @@ export function regionIdProblem(region: string): string | undefined {
   return undefined;
 }
 
+/** Connection statuses on the way out (documented Status values): such a connection cannot be governed. */
+export const LEAVING_STATUSES: ReadonlySet<string> = new Set(['Deleting', 'Deleted']);
+
 /** Limits of one UnTagResources call (reference §1.2). */
 export const MAX_IDS_PER_CALL = 20;
 export const MAX_KEYS_PER_CALL = 20;
@@ -71,6 +89,10 @@ export interface ResourceAttributes {
   readonly acceptingRegionId?: string;
   readonly resourceGroupId?: string;
   readonly description?: string;
+  /** LinkType of List/Get answers (the SDK's example is `Gold`). */
+  readonly linkType?: string;
+  /** ManagedService of List/Get answers: set when a service (e.g. `SWAS`) manages the connection. */
+  readonly managedService?: string;
 }
 
 /** What one policy wants removed from one resource: some keys, or every tag. */

@@ -54,7 +54,7 @@ export const CLASSIFICATION = {
     {
       kind: 'transient',
       codes: [
-        'ServiceUnavailable', 'InternalError', 'Conflict.Operation', 'SignatureNonceUsed',
+        'ServiceUnavailable', 'InternalError', 'Conflict.Operation', 'SignatureNonceUsed', 'IncorrectStatus.VpcPeer',
         'NetworkError', 'Timeout', 'BadResponse', 'HookFailed', 'UnsuccessfulResponse',
       ],
     },

@@ -1,7 +1,7 @@
 // The CloudApi over the official SDK: request shapes per reference §1.1-1.6, hooks around each call,
 // every failure classified once and thrown as CloudError.
 import { TagwardenError } from '../errors.js';
-import { MAX_IDS_PER_CALL, MAX_KEYS_PER_CALL, type ApiName, type Resource } from '../model.js';
+import { MAX_IDS_PER_CALL, MAX_KEYS_PER_CALL, type ApiName, type Resource, quotaRegion } from '../model.js';
 import { CloudError, classifyError } from './classify-error.js';
 import { redact } from './redact.js';
 import { asBag, listOf, toResource, toTagRow } from './response-mapping.js';
@@ -35,6 +35,8 @@ export interface CloudClientOptions {
 const RESOURCE_TYPE = 'PeerConnection';
 const LIST_PEERS_PAGE = { min: 1, max: 100, default: 100 };
 const LIST_TAGS_PAGE = { min: 1, max: 50, default: 50 };
+/** Most `Tags.N` sent to ListVpcPeerConnections: the metadata's maxItems (the descriptions say 20). */
+const LIST_PEERS_SERVER_TAGS = 10;
 const MAX_CLIENT_TOKEN = 64;
 
 function parseEndpoint(endpoint: string): { host: string; protocol: 'http' | 'https' } {
@@ -112,10 +114,14 @@ export function createCloudClient(options: CloudClientOptions, hooks: CloudHooks
     }
   };
 
-  /** One HTTP request: hooks around it, the body checked to be a JSON object. */
+  /**
+   * One HTTP request: hooks around it, the body checked to be a JSON object. The hooks see the quota bucket
+   * the call spends (`quotaRegion`: the central one for GetVpcPeerConnectionAttribute), errors the region.
+   */
   async function call(api: ApiName, region: string, req: Omit<SdkRequest, 'action'>): Promise<Record<string, unknown>> {
+    const bucket = quotaRegion(api, region);
     try {
-      await hooks.before?.(api, region);
+      await hooks.before?.(api, bucket);
     } catch (err) {
       if (err instanceof CloudError) throw err;
       const reason = err instanceof Error ? err.name : 'unknown';
@@ -140,10 +146,10 @@ export function createCloudClient(options: CloudClientOptions, hooks: CloudHooks
     const seconds = (performance.now() - started) / 1000;
     if (failure || !body) {
       const f = failure ?? { kind: 'transient' as const, code: 'BadResponse', message: 'BadResponse: empty response' };
-      after(api, region, { code: f.code, seconds, failure: f });
+      after(api, bucket, { code: f.code, seconds, failure: f });
       throw new CloudError(f, { api, region });
     }
-    after(api, region, { code: 'OK', seconds });
+    after(api, bucket, { code: 'OK', seconds });
     return body;
   }
 
@@ -169,8 +175,12 @@ export function createCloudClient(options: CloudClientOptions, hooks: CloudHooks
     const api: ApiName = 'ListVpcPeerConnections';
     const maxResults = pageSize(api, region, filter.maxResults, LIST_PEERS_PAGE);
     if (filter.vpcIds && filter.vpcIds.length > 2) throw invalid(api, region, 'at most 2 VPC IDs may be given');
-    const tags = filter.tags ?? [];
-    if (tags.length > 20) throw invalid(api, region, 'at most 20 tags may be given');
+    const allTags = filter.tags ?? [];
+    if (allTags.length > 20) throw invalid(api, region, 'at most 20 tags may be given');
+    // The metadata allows 10 Tags.N, the descriptions 20: send at most 10 and apply the rest here.
+    const tags = allTags.slice(0, LIST_PEERS_SERVER_TAGS);
+    const localTags = allTags.slice(LIST_PEERS_SERVER_TAGS);
+    const keep = (r: Resource): boolean => localTags.every((t) => t.key in r.tags && (t.value === undefined || r.tags[t.key] === t.value));
     // Per the API metadata, Tags and ResourceGroupId travel in the query, the rest in the form body.
     const query = flattenQuery({
       ...(tags.length > 0
@@ -194,7 +204,7 @@ export function createCloudClient(options: CloudClientOptions, hooks: CloudHooks
       });
       const items = listOf(body['VpcPeerConnects'], 'VpcPeerConnect')
         .map((item) => toResource(item, region))
-        .filter((r): r is Resource => r !== undefined);
+        .filter((r): r is Resource => r !== undefined && keep(r));
       const nextToken = nextTokenOf(api, region, body, token);
       yield { items, requestId: requestIdOf(body), ...(nextToken !== undefined ? { nextToken } : {}) };
       if (nextToken === undefined) return;
@@ -223,6 +233,7 @@ export function createCloudClient(options: CloudClientOptions, hooks: CloudHooks
           ResourceType: RESOURCE_TYPE,
           ...(ids.length > 0 ? { ResourceId: [...ids] } : {}),
           ...(keys.length > 0 ? { Tag: keys.map((k) => ({ Key: k })) } : {}),
+          ...(selector.category !== undefined ? { Category: selector.category } : {}),
           MaxResults: maxResults,
           ...(token !== undefined ? { NextToken: token } : {}),
         }),

@@ -44,6 +44,8 @@ export function toResource(item: unknown, fallbackRegion: string): Resource | un
     acceptingRegionId: text(bag['AcceptingRegionId']),
     resourceGroupId: text(bag['ResourceGroupId']),
     description: text(bag['Description']),
+    linkType: text(bag['LinkType']),
+    managedService: text(bag['ManagedService']),
   };
   const attributes: { -readonly [K in keyof ResourceAttributes]: string } = {};
   for (const [key, value] of Object.entries(candidates) as [keyof ResourceAttributes, string | undefined][]) {

@@ -23,7 +23,10 @@ export interface ListPeerConnectionsFilter {
   readonly vpcIds?: readonly string[];
   readonly name?: string;
   readonly resourceGroupId?: string;
-  /** Only connections carrying all of these; value undefined matches any value. */
+  /**
+   * Only connections carrying all of these (at most 20); value undefined matches any value. The first 10 are
+   * sent (the metadata's limit), the rest are applied to each page, so pages may hold fewer items.
+   */
   readonly tags?: readonly { key: string; value?: string }[];
   /** Page size, 1-100 (default 100). */
   readonly maxResults?: number;
@@ -49,6 +52,8 @@ export interface TagResourcesSelector {
   readonly tagKeys?: readonly string[];
   /** Page size 1-50 (default 50). */
   readonly maxResults?: number;
+  /** Which tags (SDK 2.0.x `Category`): All, Custom or System; not sent when absent (the service's default is All). */
+  readonly category?: 'All' | 'Custom' | 'System';
 }
 
 export interface UntagRequest {

@@ -7,7 +7,8 @@ import {
   type Params,
 } from './params.js';
 import { mix32 } from './prng.js';
-import { type Conn, type EstateStore, type RegionList, customTagCount, isSystemKey, isoSeconds, tagIndex } from './store.js';
+import type { ResolvedBehaviour } from './core.js';
+import { type Conn, type EstateStore, GONE_STATUSES, type RegionList, customTagCount, isSystemKey, isoSeconds, tagIndex } from './store.js';
 
 /** The only ResourceType of this API. */
 export const RESOURCE_TYPE = 'PeerConnection';
@@ -20,6 +21,8 @@ export const MAX_TAGS_PER_RESOURCE = 20;
 /** What the actions need from the emulator. */
 export interface ActionEnv {
   readonly store: EstateStore;
+  /** How connections on their way out are answered, and the disputed limits. */
+  readonly behaviour: ResolvedBehaviour;
   /** Whether RegionId names a region of this emulator. */
   knownRegion(region: string): boolean;
 }
@@ -65,17 +68,37 @@ function resourceIds(params: Params, isRequired: boolean): string[] {
   return [...new Set(ids)];
 }
 
-/** Resolves every id in the region, or fails the whole call naming the unknown ones. */
+/** Whether a connection is Deleting or Deleted. */
+function gone(c: Conn): boolean {
+  return GONE_STATUSES.has(c.attrs.status);
+}
+
+/** Whether the tag APIs see the connection at all (a Deleting/Deleted one may be invisible to them). */
+function taggable(env: ActionEnv, c: Conn): boolean {
+  return env.behaviour.deleted.tags !== 'not-found' || !gone(c);
+}
+
+/**
+ * Resolves every id in the region for a tag API, or fails the whole call naming the unknown ones (then,
+ * with `incorrect-status`, the Deleting/Deleted ones).
+ */
 function resolve(env: ActionEnv, region: string, ids: readonly string[]): Conn[] {
   const found: Conn[] = [];
   const unknown: string[] = [];
+  const leaving: string[] = [];
   for (const id of ids) {
     const c = env.store.getIn(region, id);
-    if (c === undefined) unknown.push(id);
-    else found.push(c);
+    if (c === undefined || !taggable(env, c)) unknown.push(id);
+    else {
+      if (env.behaviour.deleted.tags === 'incorrect-status' && gone(c)) leaving.push(id);
+      found.push(c);
+    }
   }
   if (unknown.length > 0) {
     throw new ApiFailure('InvalidInstanceIds.NotFound', `The instance IDs were not found in ${region}: ${unknown.join(', ')}.`);
+  }
+  if (leaving.length > 0) {
+    throw new ApiFailure('IncorrectStatus.VpcPeer', `The status of the VPC peering connections ${leaving.join(', ')} is incorrect (Deleting or Deleted).`);
   }
   return found;
 }
@@ -85,14 +108,25 @@ interface TagFilter {
   value: string | undefined;
 }
 
-/** Tag pairs of a filter (`Tag.N` / `Tags.N`): key required once given, value optional (any value). */
-function tagFilters(params: Params, name: string): TagFilter[] {
+/**
+ * Tag pairs of a filter (`Tag.N` / `Tags.N`): key required once given, value optional (any value). With
+ * `invalidKey`, a key that breaks the length or URL rule is answered with that code (ListTagResources
+ * documents `InvalidTagKey`, not `IllegalParam.TagKey`).
+ */
+function tagFilters(params: Params, name: string, max: number = MAX_TAGS, invalidKey?: 'InvalidTagKey'): TagFilter[] {
   const pairs = readPairs(params, name);
-  if (pairs.length > MAX_TAGS) throw new ApiFailure('NumberExceed.Tags', `At most ${MAX_TAGS} tags may be given.`);
+  if (pairs.length > max) throw new ApiFailure('NumberExceed.Tags', `At most ${max} tags may be given.`);
   const seen = new Set<string>();
   return pairs.map((p) => {
     if (p.key === undefined) throw missing(`${name}.${p.index}.Key`);
-    checkTagKey(p.key, false);
+    try {
+      checkTagKey(p.key, false);
+    } catch (err) {
+      if (invalidKey !== undefined && err instanceof ApiFailure && err.code === 'IllegalParam.TagKey') {
+        throw new ApiFailure(invalidKey, `The tag key is not valid: ${err.message}`);
+      }
+      throw err;
+    }
     if (p.value !== undefined) checkTagValue(p.value);
     if (seen.has(p.key)) throw new ApiFailure('Forbidden.TagKey.Duplicated', `The tag key "${p.key}" is given twice.`);
     seen.add(p.key);
@@ -159,6 +193,8 @@ export function connView(c: Conn): Record<string, unknown> {
     Vpc: { VpcId: a.vpcId, Ipv4Cidrs: cidrFor(a.vpcId), Ipv6Cidrs: [] },
     AcceptingVpc: { VpcId: a.acceptingVpcId, Ipv4Cidrs: cidrFor(a.acceptingVpcId), Ipv6Cidrs: [] },
     Tags: tags,
+    LinkType: a.linkType,
+    ManagedService: a.managedService,
   };
 }
 
@@ -227,7 +263,9 @@ function prepareTag(params: Params, env: ActionEnv): PreparedCall {
   for (const p of pairs) {
     if (p.key === undefined) throw missing(`Tag.${p.index}.Key`);
     checkTagKey(p.key, false);
-    const value = p.value ?? '';
+    // The SDK model says a value must be given for every key; it may be the empty string.
+    if (p.value === undefined) throw missing(`Tag.${p.index}.Value`);
+    const value = p.value;
     checkTagValue(value);
     if (tags.has(p.key)) throw new ApiFailure('Forbidden.TagKey.Duplicated', `The tag key "${p.key}" is given twice.`);
     tags.set(p.key, value);
@@ -280,10 +318,16 @@ interface TagRow {
   TagValue: string;
 }
 
-function rowsOf(c: Conn, filters: readonly TagFilter[]): TagRow[] {
+/** ListTagResources `Category` (SDK 2.0.x): All (default), Custom, System. */
+export const TAG_CATEGORIES = ['All', 'Custom', 'System'] as const;
+type TagCategory = (typeof TAG_CATEGORIES)[number];
+
+function rowsOf(c: Conn, filters: readonly TagFilter[], category: TagCategory = 'All'): TagRow[] {
   const rows: TagRow[] = [];
   const push = (i: number): void => {
-    rows.push({ ResourceId: c.id, ResourceType: RESOURCE_TYPE, RegionNo: c.region, TagKey: c.tags[i] ?? '', TagValue: c.tags[i + 1] ?? '' });
+    const key = c.tags[i] ?? '';
+    if (category !== 'All' && isSystemKey(key) !== (category === 'System')) return;
+    rows.push({ ResourceId: c.id, ResourceType: RESOURCE_TYPE, RegionNo: c.region, TagKey: key, TagValue: c.tags[i + 1] ?? '' });
   };
   // With tag filters only the filtered keys are listed; with IDs alone every tag is.
   if (filters.length > 0) for (const f of filters) push(tagIndex(c.tags, f.key));
@@ -295,7 +339,10 @@ function prepareListTags(params: Params, env: ActionEnv): PreparedCall {
   const region = regionParam(params, env, true) ?? '';
   resourceType(params);
   const ids = resourceIds(params, false);
-  const filters = tagFilters(params, 'Tag');
+  const filters = tagFilters(params, 'Tag', MAX_TAGS, 'InvalidTagKey');
+  const categoryParam = optional(params, 'Category') ?? 'All';
+  if (!(TAG_CATEGORIES as readonly string[]).includes(categoryParam)) throw invalid('Category', `must be one of ${TAG_CATEGORIES.join(', ')}`);
+  const category = categoryParam as TagCategory;
   if (ids.length === 0 && filters.length === 0) {
     throw new ApiFailure('BothEmpty.TagsAndResources', 'ResourceId.N and Tag.N must not both be empty.');
   }
@@ -303,13 +350,16 @@ function prepareListTags(params: Params, env: ActionEnv): PreparedCall {
   const nextToken = optional(params, 'NextToken');
   const { store } = env;
   return {
-    normalized: { RegionId: region, ResourceType: RESOURCE_TYPE, ResourceId: ids, Tag: filters, MaxResults: maxResults, NextToken: nextToken ?? null },
+    normalized: {
+      RegionId: region, ResourceType: RESOURCE_TYPE, ResourceId: ids, Tag: filters, Category: category, MaxResults: maxResults,
+      NextToken: nextToken ?? null,
+    },
     clientToken: undefined,
     run(): ActionOutput {
       const page: TagRow[] = [];
       let next = '';
       if (ids.length > 0) {
-        const rows = resolve(env, region, ids).filter((c) => matchesTags(c, filters)).flatMap((c) => rowsOf(c, filters));
+        const rows = resolve(env, region, ids).filter((c) => matchesTags(c, filters)).flatMap((c) => rowsOf(c, filters, category));
         const offset = nextToken === undefined ? 0 : tokenInt(decodeToken(nextToken, 'TI', store.epoch, 3)[0]);
         if (offset > rows.length) throw invalid('NextToken', 'it is out of range');
         page.push(...rows.slice(offset, offset + maxResults));
@@ -327,8 +377,8 @@ function prepareListTags(params: Params, env: ActionEnv): PreparedCall {
         const items = list?.items ?? [];
         scan: for (; pos < items.length; pos++, sub = 0) {
           const c = items[pos];
-          if (c === undefined || !c.live || !matchesTags(c, filters)) continue;
-          const rows = rowsOf(c, filters);
+          if (c === undefined || !c.live || !taggable(env, c) || !matchesTags(c, filters)) continue;
+          const rows = rowsOf(c, filters, category);
           for (; sub < rows.length; sub++) {
             if (page.length === maxResults) {
               next = encodeToken(['TT', store.epoch, pos, sub]);
@@ -354,15 +404,17 @@ function prepareListConns(params: Params, env: ActionEnv): PreparedCall {
   if (vpcIds.length > 2) throw invalid('VpcId', 'at most 2 VPC IDs may be given');
   const name = optional(params, 'Name');
   const groupId = optional(params, 'ResourceGroupId');
-  const filters = tagFilters(params, 'Tags');
+  const filters = tagFilters(params, 'Tags', env.behaviour.limits.listConnectionsTags);
   const maxResults = readInt(params, 'MaxResults', 1, 100, 20);
+  const hideGone = env.behaviour.deleted.list === 'hidden';
   const nextToken = optional(params, 'NextToken');
   const { store } = env;
-  const filtered = vpcIds.length > 0 || name !== undefined || groupId !== undefined || filters.length > 0;
+  const filtered = vpcIds.length > 0 || name !== undefined || groupId !== undefined || filters.length > 0 || hideGone;
   const [a, b] = vpcIds;
   const attrFiltered = a !== undefined || name !== undefined || groupId !== undefined;
   const matches = (c: Conn): boolean => {
     if (filters.length > 0 && !matchesTags(c, filters)) return false;
+    if (hideGone && gone(c)) return false;
     if (!attrFiltered) return true;
     const at = c.attrs; // derived on demand for generated estates: only read when an attribute filter needs it
     if (a !== undefined) {
@@ -432,14 +484,14 @@ function prepareListConns(params: Params, env: ActionEnv): PreparedCall {
 
 function prepareGet(params: Params, env: ActionEnv): PreparedCall {
   const instanceId = required(params, 'InstanceId');
-  // The API takes no RegionId; when a caller sends one anyway, the connection must live there.
-  const region = regionParam(params, env, false);
+  // The API takes no RegionId and is served centrally: it answers for a connection of any region, and a
+  // RegionId sent anyway is not one of its parameters (ignored, as the gateway ignores unknown parameters).
   return {
-    normalized: { InstanceId: instanceId, RegionId: region ?? null },
+    normalized: { InstanceId: instanceId },
     clientToken: undefined,
     run(): ActionOutput {
-      const c = region === undefined ? env.store.get(instanceId) : env.store.getIn(region, instanceId);
-      if (c === undefined) {
+      const c = env.store.get(instanceId);
+      if (c === undefined || (gone(c) && env.behaviour.deleted.get === 'not-found')) {
         throw new ApiFailure('ResourceNotFound.InstanceId', `The specified instance "${instanceId}" does not exist.`);
       }
       return { body: connView(c), removed: 0, added: 0 };

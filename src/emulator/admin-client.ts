@@ -1,7 +1,8 @@
 // Typed client of the emulator's admin API (fetch), for tests, benchmarks and the demo.
 // Must not talk to the signed API: that goes through the official SDK like a real client.
 import type {
-  CallLogPage, EmulatorAccount, EmulatorResource, EmulatorStateDoc, EmulatorStats, FaultConfig, GenerateOptions, QuotaState, QuotaUpdate,
+  CallLogPage, EmulatorAccount, EmulatorBehaviour, EmulatorResource, EmulatorStateDoc, EmulatorStats, FaultConfig, GenerateOptions, QuotaState,
+  QuotaUpdate,
 } from './types.js';
 
 /** The admin API of a running emulator. Every method throws an Error on a non-2xx answer. */
@@ -29,6 +30,10 @@ export interface EmulatorAdmin {
   setQuotas(update: QuotaUpdate): Promise<QuotaState>;
   /** Forgets every remembered ClientToken result. */
   clearClientTokens(): Promise<void>;
+  /** How Deleting/Deleted connections are answered, and the disputed limits. */
+  getBehaviour(): Promise<Required<EmulatorBehaviour>>;
+  /** Replaces the given parts (a part given replaces that whole part; its unnamed fields return to defaults). */
+  setBehaviour(update: EmulatorBehaviour): Promise<Required<EmulatorBehaviour>>;
   /** The member accounts of the emulated Resource Directory, with AssumeRole counts by outcome. */
   listAccounts(): Promise<{ accounts: EmulatorAccountInfo[] }>;
   /** Replaces the member accounts (an account kept by ID keeps its estate). */
@@ -95,6 +100,8 @@ export function createEmulatorAdmin(url: string, scope: { account?: string } = {
     clearClientTokens: async () => {
       await call('DELETE', '/client-tokens');
     },
+    getBehaviour: () => call('GET', '/behaviour'),
+    setBehaviour: (update) => call('PUT', '/behaviour', update),
     listAccounts: () => call('GET', '', undefined, accountsBase),
     setAccounts: (accounts) => call('PUT', '', { accounts }, accountsBase),
     updateAccount: (id, patch) => call('PATCH', `/${encodeURIComponent(id)}`, patch, accountsBase),

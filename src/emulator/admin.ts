@@ -2,7 +2,7 @@
 // Must not be reachable through the signed API path; large listings are streamed, never built in memory.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { once } from 'node:events';
-import type { EmulatorCore } from './core.js';
+import { type EmulatorCore, validateBehaviour } from './core.js';
 import { validateFaults } from './faults.js';
 import { toDoc } from './store.js';
 import type { QuotaUpdate } from './types.js';
@@ -162,6 +162,10 @@ export async function handleAdmin(
         core.quotas.update(u as QuotaUpdate);
         return reply(res, 200, core.quotas.state());
       }
+      case 'GET /behaviour':
+        return reply(res, 200, core.behaviour);
+      case 'PUT /behaviour':
+        return reply(res, 200, core.setBehaviour(validateBehaviour(parseJson(body))));
       case 'DELETE /client-tokens':
         core.tokens.clear();
         return reply(res, 200, { cleared: true });

@@ -34,6 +34,10 @@ export const EMULATOR_ERRORS = Object.freeze({
   'InvalidInstanceType.NotFound': 400,
   'BothEmpty.TagsAndResources': 400,
   'ResourceNotFound.InstanceId': 400,
+  'IncorrectStatus.VpcPeer': 400,
+  'Forbidden.NoPermission': 400,
+  'Conflict.Operation': 400,
+  InvalidTagKey: 400,
   InternalError: 500,
   ServiceUnavailable: 503,
   // Temporary (STS) keys, STS AssumeRole 2015-04-01 and Resource Directory ListAccounts (src/emulator/accounts.ts).
@@ -55,9 +59,13 @@ export class ApiFailure extends Error {
   constructor(
     readonly code: EmulatorErrorCode,
     message: string,
+    /** Another status where the service may answer differently (throttling at 429). */
+    status?: number,
+    /** Extra response headers (`x-acs-retry-after`). */
+    readonly headers: Readonly<Record<string, string>> = {},
   ) {
     super(message);
-    this.status = EMULATOR_ERRORS[code];
+    this.status = status ?? EMULATOR_ERRORS[code];
   }
 }
 

@@ -12,7 +12,9 @@ import { QuotaGate } from './quotas.js';
 import { type Conn, EstateStore, fromDoc } from './store.js';
 import { TtlMap } from './ttl-map.js';
 import type { AuthResult } from './auth.js';
-import type { CallRecord, EmulatorAccount, EmulatorCredential, EmulatorOptions, GenerateOptions } from './types.js';
+import type {
+  CallRecord, DeletedBehaviour, EmulatorAccount, EmulatorBehaviour, EmulatorCredential, EmulatorLimits, EmulatorOptions, GenerateOptions,
+} from './types.js';
 
 /** The access key used when none is configured. */
 export const DEFAULT_CREDENTIALS: readonly EmulatorCredential[] = Object.freeze([
@@ -21,6 +23,54 @@ export const DEFAULT_CREDENTIALS: readonly EmulatorCredential[] = Object.freeze(
 export const DEFAULT_CLIENT_TOKEN_TTL_MS = 24 * 3600_000;
 export const DEFAULT_NONCE_TTL_MS = 15 * 60_000;
 export const DEFAULT_MAX_CALL_LOG = 200_000;
+
+/** The behaviour in force: every field set. */
+export interface ResolvedBehaviour {
+  deleted: Required<DeletedBehaviour>;
+  limits: Required<EmulatorLimits>;
+}
+
+const DEFAULT_BEHAVIOUR: ResolvedBehaviour = Object.freeze({
+  deleted: Object.freeze({ get: 'found', list: 'listed', tags: 'ok' } as const),
+  limits: Object.freeze({ listConnectionsTags: 10 } as const),
+});
+
+const CHOICES = {
+  get: ['found', 'not-found'],
+  list: ['listed', 'hidden'],
+  tags: ['ok', 'not-found', 'incorrect-status'],
+} as const;
+
+/** Validates a behaviour update from an untrusted source; throws an Error naming the field. */
+export function validateBehaviour(input: unknown): EmulatorBehaviour {
+  const obj = (v: unknown, where: string): Record<string, unknown> => {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error(`${where}: must be an object`);
+    return v as Record<string, unknown>;
+  };
+  const doc = obj(input, 'behaviour');
+  const out: EmulatorBehaviour = {};
+  for (const key of Object.keys(doc)) if (key !== 'deleted' && key !== 'limits') throw new Error(`behaviour.${key}: unknown field; valid: deleted, limits`);
+  if (doc['deleted'] !== undefined) {
+    const d = obj(doc['deleted'], 'behaviour.deleted');
+    const deleted: Record<string, string> = {};
+    for (const [key, value] of Object.entries(d)) {
+      const valid = (CHOICES as Record<string, readonly string[]>)[key];
+      if (valid === undefined) throw new Error(`behaviour.deleted.${key}: unknown field; valid: ${Object.keys(CHOICES).join(', ')}`);
+      if (typeof value !== 'string' || !valid.includes(value)) throw new Error(`behaviour.deleted.${key}: must be one of ${valid.join(', ')}`);
+      deleted[key] = value;
+    }
+    out.deleted = deleted as DeletedBehaviour;
+  }
+  if (doc['limits'] !== undefined) {
+    const l = obj(doc['limits'], 'behaviour.limits');
+    for (const [key, value] of Object.entries(l)) {
+      if (key !== 'listConnectionsTags') throw new Error(`behaviour.limits.${key}: unknown field; valid: listConnectionsTags`);
+      if (value !== 10 && value !== 20) throw new Error('behaviour.limits.listConnectionsTags: must be 10 or 20');
+    }
+    out.limits = l as EmulatorLimits;
+  }
+  return out;
+}
 
 /** A remembered successful ClientToken call. */
 export interface TokenResult {
@@ -43,6 +93,7 @@ export class EmulatorCore implements ActionEnv {
   readonly members = new Map<string, MemberAccount>();
   /** Lifetime override of AssumeRole credentials, seconds. */
   readonly stsSessionSeconds: number | undefined;
+  behaviour: ResolvedBehaviour = DEFAULT_BEHAVIOUR;
 
   constructor(private readonly options: EmulatorOptions) {
     this.now = options.now ?? Date.now;
@@ -58,6 +109,7 @@ export class EmulatorCore implements ActionEnv {
     this.faults = new FaultInjector(validateFaults(options.faults ?? {}));
     this.tokens = new TtlMap(options.clientTokenTtlMs ?? DEFAULT_CLIENT_TOKEN_TTL_MS, this.now);
     this.log = new CallLog(options.maxCallLog ?? DEFAULT_MAX_CALL_LOG);
+    if (options.behaviour !== undefined) this.setBehaviour(validateBehaviour(options.behaviour));
     if (options.fixture !== undefined) this.load(options.fixture.resources, false);
     if (options.generate !== undefined) this.generate(options.generate, false);
     if (options.accounts !== undefined) this.setAccounts(options.accounts);
@@ -103,6 +155,15 @@ export class EmulatorCore implements ActionEnv {
     // The key's account left the directory: its keys are void (never fall back to this account's estate).
     if (member === undefined) throw new ApiFailure('InvalidAccessKeyId.NotFound', 'Specified access key is not found.');
     return member.core;
+  }
+
+  /** Replaces the given parts of the behaviour (unnamed fields of a given part return to their defaults). */
+  setBehaviour(next: EmulatorBehaviour): ResolvedBehaviour {
+    this.behaviour = {
+      deleted: next.deleted === undefined ? this.behaviour.deleted : { ...DEFAULT_BEHAVIOUR.deleted, ...next.deleted },
+      limits: next.limits === undefined ? this.behaviour.limits : { ...DEFAULT_BEHAVIOUR.limits, ...next.limits },
+    };
+    return this.behaviour;
   }
 
   knownRegion(region: string): boolean {

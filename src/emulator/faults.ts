@@ -5,7 +5,13 @@ import { Mulberry32 } from './prng.js';
 import type { FaultConfig, FaultKind } from './types.js';
 
 /** The fault kinds in draw order (their probabilities stack in this order). */
-export const FAULT_KINDS: readonly FaultKind[] = ['serviceUnavailable', 'internalError', 'reset', 'applyThenDrop', 'html502', 'throttle'];
+export const FAULT_KINDS: readonly FaultKind[] = [
+  'serviceUnavailable', 'internalError', 'reset', 'applyThenDrop', 'html502', 'throttle',
+  'unsuccessful', 'noPermission', 'conflict', 'invalidTagKey',
+];
+
+/** The actions whose answer has a `Success` field, the only ones the `unsuccessful` fault applies to. */
+export const SUCCESS_FIELD_ACTIONS: readonly ApiName[] = ['TagResources', 'UnTagResources'];
 
 /** What one call gets: a fault (or none) and the latency to add. */
 export interface FaultDraw {
@@ -29,6 +35,14 @@ export function validateFaults(input: unknown): FaultConfig {
         throw new Error(`faults.${key}: must be a ${key === 'seed' ? 'number' : 'non-negative number'}`);
       }
       out[key] = value;
+    } else if (key === 'throttleStatus') {
+      if (value !== 400 && value !== 429) throw new Error('faults.throttleStatus: must be 400 or 429');
+      out.throttleStatus = value;
+    } else if (key === 'retryAfterMs') {
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 3_600_000) {
+        throw new Error('faults.retryAfterMs: must be an integer 0..3600000');
+      }
+      out.retryAfterMs = value;
     } else if (key === 'actions') {
       if (!Array.isArray(value) || !value.every((a) => (API_NAMES as readonly unknown[]).includes(a))) {
         throw new Error(`faults.actions: must list actions of ${API_NAMES.join(', ')}`);
@@ -38,7 +52,7 @@ export function validateFaults(input: unknown): FaultConfig {
       if (!Array.isArray(value) || !value.every((r) => typeof r === 'string')) throw new Error('faults.regions: must be a list of regions');
       out.regions = value as string[];
     } else {
-      throw new Error(`faults.${key}: unknown field; valid: ${[...FAULT_KINDS, 'latencyMs', 'jitterMs', 'actions', 'regions', 'seed'].join(', ')}`);
+      throw new Error(`faults.${key}: unknown field; valid: ${[...FAULT_KINDS, 'latencyMs', 'jitterMs', 'throttleStatus', 'retryAfterMs', 'actions', 'regions', 'seed'].join(', ')}`);
     }
   }
   return out;
@@ -80,6 +94,8 @@ export class FaultInjector {
           break;
         }
       }
+      // Only answers with a Success field can say Success=false; the draw is still spent, so streams stay aligned.
+      if (fault === 'unsuccessful' && !SUCCESS_FIELD_ACTIONS.includes(action)) fault = null;
     }
     const jitter = (c.jitterMs ?? 0) > 0 ? this.rng.float() * (c.jitterMs ?? 0) : 0;
     const delayMs = (c.latencyMs ?? 0) + jitter;

@@ -1,7 +1,7 @@
 // Deterministic estate generator: resource i depends only on (seed, i, regions), so a smaller estate is a
 // prefix of a larger one. The tag vocabulary below is what the shipped policies rely on: keep it exactly.
 import { Mulberry32, mix32 } from './prng.js';
-import { type AttrSource, type ConnAttrs, Conn, toDoc } from './store.js';
+import { type AttrSource, type ConnAttrs, Conn, DEFAULT_LINK_TYPE, toDoc } from './store.js';
 import type { EmulatorResource } from './types.js';
 
 /** Regions used when none are given. */
@@ -135,6 +135,9 @@ class GeneratedAttrs implements AttrSource {
       gmtCreate,
       gmtModified,
       gmtExpired: status === 'Accepting' || status === 'Expired' ? gmtCreate + 7 * DAY : -1,
+      // Constants, not draws: the streams above (and every estate generated before) stay as they were.
+      linkType: DEFAULT_LINK_TYPE,
+      managedService: '',
     };
   }
 }

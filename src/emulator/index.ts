@@ -11,6 +11,7 @@ export { MAX_CLOCK_SKEW_MS } from './auth.js';
 export { WEBHOOK_PATH, actionTrailEvent, validateWebhook, type WebhookConfig, type WebhookStats } from './webhook.js';
 export { checkState, expectedRemovals, toResource, type StateCheck } from './verify.js';
 export type {
-  CallCounters, CallLogPage, EmulatorAccount, CallRecord, EmulatorCredential, EmulatorOptions, EmulatorResource, EmulatorStateDoc,
+  CallCounters, CallLogPage, EmulatorAccount, CallRecord, DeletedBehaviour, EmulatorBehaviour, EmulatorCredential, EmulatorLimits,
+  EmulatorOptions, EmulatorResource, EmulatorStateDoc,
   EmulatorStats, FaultConfig, FaultKind, GenerateOptions, QuotaState, QuotaUpdate, RunningEmulator,
 } from './types.js';

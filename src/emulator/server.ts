@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { API_NAMES, type ApiName } from '../model.js';
+import { API_NAMES, type ApiName, quotaRegion } from '../model.js';
 import { foreignApi, runForeign } from './accounts.js';
 import { type PreparedCall, prepareAction } from './actions.js';
 import { ACCOUNTS_ADMIN_PREFIX, handleAccountsAdmin } from './accounts-admin.js';
@@ -63,8 +63,9 @@ export function decodePairs(text: string, plusIsSpace: boolean): Record<string, 
   return out;
 }
 
-function sendJson(res: ServerResponse, status: number, json: string, requestId: string): void {
+function sendJson(res: ServerResponse, status: number, json: string, requestId: string, extra: Readonly<Record<string, string>> = {}): void {
   res.writeHead(status, {
+    ...extra,
     'content-type': 'application/json;charset=utf-8',
     'content-length': Buffer.byteLength(json),
     'x-acs-request-id': requestId,
@@ -175,9 +176,13 @@ async function handleApi(
     // A member account's STS key acts on that account's estate, quotas, faults and ClientTokens only.
     const target = core.targetOf(auth);
 
-    if (!target.quotas.admit(rec.region, api)) {
-      throw new ApiFailure('Throttling.User', 'Request was denied due to user flow control.');
-    }
+    const throttled = (): ApiFailure => {
+      const f = target.faults.get();
+      const headers = f.retryAfterMs === undefined ? {} : { 'x-acs-retry-after': String(f.retryAfterMs) };
+      return new ApiFailure('Throttling.User', 'Request was denied due to user flow control.', f.throttleStatus ?? 400, headers);
+    };
+    // A regionless API (GetVpcPeerConnectionAttribute) spends the account's one central bucket.
+    if (!target.quotas.admit(quotaRegion(api, rec.region), api)) throw throttled();
     const draw = target.faults.draw(api, rec.region);
     fault = draw.fault;
     rec.fault = fault;
@@ -188,7 +193,20 @@ async function handleApi(
       case 'internalError':
         throw new ApiFailure('InternalError', 'The request processing has failed due to some unknown error, exception or failure.');
       case 'throttle':
-        throw new ApiFailure('Throttling.User', 'Request was denied due to user flow control.');
+        throw throttled();
+      case 'noPermission':
+        throw new ApiFailure('Forbidden.NoPermission', 'You are not authorized to perform this operation (RAM).');
+      case 'conflict':
+        throw new ApiFailure('Conflict.Operation', 'Another operation is being performed on the VPC peering connection; try again later.');
+      case 'invalidTagKey':
+        throw new ApiFailure('InvalidTagKey', 'The tag keys are not valid.');
+      case 'unsuccessful': {
+        // HTTP 200, Success=false: the documented answer of a write that did not happen. Nothing is applied.
+        rec.status = 200;
+        rec.code = 'Fault.Unsuccessful';
+        sendJson(res, 200, JSON.stringify({ RequestId: rec.requestId, Success: false }), rec.requestId);
+        return;
+      }
       case 'reset':
         rec.code = 'Fault.Reset';
         drop();
@@ -246,7 +264,9 @@ async function handleApi(
     rec.status = failure.status;
     rec.code = failure.code;
     if (fault === 'applyThenDrop') return drop();
-    if (!res.headersSent && !res.destroyed) sendJson(res, failure.status, errorBody(rec.requestId, failure.code, failure.message), rec.requestId);
+    if (!res.headersSent && !res.destroyed) {
+      sendJson(res, failure.status, errorBody(rec.requestId, failure.code, failure.message), rec.requestId, failure.headers);
+    }
   } finally {
     core.record(rec);
   }
@@ -267,7 +287,11 @@ async function handleApi(
  * - ListTagResources with tag filters lists only the filtered keys of matching resources; with IDs alone,
  *   every tag. ListVpcPeerConnections without RegionId lists every region (sorted) in one paging sequence;
  *   a filtered listing's TotalCount is counted on the first page and carried in the NextToken.
- * - GetVpcPeerConnectionAttribute takes no RegionId; when one is sent, the connection must live there.
+ * - GetVpcPeerConnectionAttribute takes no RegionId and answers for an ID of any region (a RegionId sent is
+ *   ignored); its quota is the account's one `central` bucket (model.ts quotaRegion), never a region's.
+ * - Connections in status Deleting/Deleted are answered per `behaviour.deleted` (found/not-found,
+ *   listed/hidden, ok/not-found/incorrect-status), since what the service does is unconfirmed.
+ * - The API facts behind these choices, with their sources, are in API-FACTS.md beside this file.
  * - ClientToken: only successful calls are remembered (per action); parameters compare as a normalised set.
  * - NextToken is bound to the estate: after PUT /_emulator/state or a regeneration it is InvalidParameter.
  */

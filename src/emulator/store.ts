@@ -1,5 +1,6 @@
 // The in-memory estate: compact connection records, an id index and append-only per-region arrays.
 // Must not know about HTTP, signatures or quotas; positions in a region array never move (tombstones).
+import { LEAVING_STATUSES } from '../model.js';
 import type { EmulatorResource } from './types.js';
 
 /** Everything about a connection except its id, region and tags. Times are epoch seconds. */
@@ -19,7 +20,12 @@ export interface ConnAttrs {
   readonly gmtModified: number;
   /** -1 when unset. */
   readonly gmtExpired: number;
+  readonly linkType: string;
+  readonly managedService: string;
 }
+
+/** The statuses of a connection on its way out (reference: Status values of ListVpcPeerConnections). */
+export const GONE_STATUSES: ReadonlySet<string> = LEAVING_STATUSES;
 
 /** Derives the attributes of generated connection number `index` (shared by a whole generated estate). */
 export interface AttrSource {
@@ -190,12 +196,16 @@ export function toDoc(c: Conn): Required<EmulatorResource> {
     gmtCreate: isoSeconds(a.gmtCreate),
     gmtModified: isoSeconds(a.gmtModified),
     gmtExpired: a.gmtExpired < 0 ? null : isoSeconds(a.gmtExpired),
+    linkType: a.linkType,
+    managedService: a.managedService,
   };
 }
 
 /** Defaults for fields a fixture leaves out. */
 const DEFAULT_OWNER_ID = 1234567890123456;
 const DEFAULT_CREATED = 1672531200; // 2023-01-01T00:00:00Z
+/** The LinkType of connections that do not say (the SDK's example value). */
+export const DEFAULT_LINK_TYPE = 'Gold';
 
 function str(doc: Record<string, unknown>, field: string, fallback: string, where: string): string {
   const v = doc[field];
@@ -257,6 +267,8 @@ export function fromDoc(input: unknown, index: number): Conn {
     gmtCreate,
     gmtModified: time(doc, 'gmtModified', gmtCreate, where),
     gmtExpired: time(doc, 'gmtExpired', -1, where),
+    linkType: str(doc, 'linkType', DEFAULT_LINK_TYPE, where),
+    managedService: str(doc, 'managedService', '', where),
   };
   return new Conn(id, region, tags, attrs, 0);
 }

@@ -28,8 +28,20 @@ export interface FaultConfig {
   applyThenDrop?: number;
   /** HTTP 502 with an HTML body (what a broken load balancer answers), change not applied. */
   html502?: number;
-  /** HTTP 400 `Throttling.User` regardless of the quota, change not applied. */
+  /** `Throttling.User` regardless of the quota, change not applied (status `throttleStatus`, header `retryAfterMs`). */
   throttle?: number;
+  /** HTTP 200 with `Success: false` (TagResources and UnTagResources only; other actions draw no fault), change not applied. */
+  unsuccessful?: number;
+  /** HTTP 400 `Forbidden.NoPermission` (RAM denies the action; 400, not 403, per the error center), change not applied. */
+  noPermission?: number;
+  /** HTTP 400 `Conflict.Operation` (another change runs on the resource; retry later), change not applied. */
+  conflict?: number;
+  /** HTTP 400 `InvalidTagKey`, change not applied. */
+  invalidTagKey?: number;
+  /** HTTP status of throttling answers, injected or from the quota: 400 (default, documented) or 429. */
+  throttleStatus?: 400 | 429;
+  /** When set, throttling answers carry `x-acs-retry-after: <ms>` (the SDK reads it as milliseconds). */
+  retryAfterMs?: number;
   /** Added before responding (also to failed calls). */
   latencyMs?: number;
   /** Uniform extra latency in [0, jitterMs). */
@@ -74,6 +86,39 @@ export interface EmulatorResource {
   gmtModified?: string;
   /** Set only while Accepting or Expired. */
   gmtExpired?: string | null;
+  /** Link type of the connection (the SDK's example is `Gold`); default `Gold`. */
+  linkType?: string;
+  /** The service managing the connection (the SDK's example is `SWAS`); default '' (not managed). */
+  managedService?: string;
+}
+
+/**
+ * How the API treats connections in status `Deleting` or `Deleted` (what the real service answers is
+ * unconfirmed, so every plausible answer can be chosen). Defaults: found, listed, ok.
+ */
+export interface DeletedBehaviour {
+  /** GetVpcPeerConnectionAttribute: `found` returns it with its status; `not-found` answers ResourceNotFound.InstanceId. */
+  get?: 'found' | 'not-found';
+  /** ListVpcPeerConnections: `listed` includes it; `hidden` leaves it out (TotalCount too). */
+  list?: 'listed' | 'hidden';
+  /**
+   * Tag APIs (UnTagResources, TagResources, ListTagResources): `ok` works as for any connection; `not-found`
+   * treats it as unknown (InvalidInstanceIds.NotFound, absent from listings); `incorrect-status` answers
+   * IncorrectStatus.VpcPeer for calls naming it.
+   */
+  tags?: 'ok' | 'not-found' | 'incorrect-status';
+}
+
+/** Limits where the metadata and the descriptions disagree; the metadata's value is the default. */
+export interface EmulatorLimits {
+  /** Most `Tags.N` pairs of ListVpcPeerConnections: metadata maxItems 10 (default), descriptions 20. */
+  listConnectionsTags?: 10 | 20;
+}
+
+/** `GET/PUT /_emulator/behaviour` body; fields given replace the current ones. */
+export interface EmulatorBehaviour {
+  deleted?: DeletedBehaviour;
+  limits?: EmulatorLimits;
 }
 
 /** The shape of `GET/PUT /_emulator/state` and of `EmulatorOptions.fixture`. */
@@ -130,6 +175,8 @@ export interface EmulatorOptions {
   /** How long signature nonces are remembered; default 15 min. */
   nonceTtlMs?: number;
   faults?: FaultConfig;
+  /** What the API answers for connections in status Deleting or Deleted, and disputed limits. */
+  behaviour?: EmulatorBehaviour;
   /** Cap on `/_emulator/calls` entries, oldest dropped first; default 200000. */
   maxCallLog?: number;
   /** Clock (epoch ms), for tests. */
@@ -187,7 +234,9 @@ export interface CallRecord {
 }
 
 /** The fault kinds `FaultConfig` can inject. */
-export type FaultKind = 'serviceUnavailable' | 'internalError' | 'reset' | 'applyThenDrop' | 'html502' | 'throttle';
+export type FaultKind =
+  | 'serviceUnavailable' | 'internalError' | 'reset' | 'applyThenDrop' | 'html502' | 'throttle'
+  | 'unsuccessful' | 'noPermission' | 'conflict' | 'invalidTagKey';
 
 /** `GET /_emulator/calls` body. */
 export interface CallLogPage {

@@ -2,7 +2,7 @@
 import { UnrecoverableError, Worker, type Job, type Queue } from 'bullmq';
 import type { LimitFunction } from 'p-limit';
 import type { CloudApi, CloudFailure } from '../cloud/types.js';
-import { isSystemTagKey } from '../model.js';
+import { LEAVING_STATUSES, isSystemTagKey } from '../model.js';
 import { audit, type Logger, type ResourceOutcome } from '../logging/index.js';
 import { codeLabel, type Metrics } from '../metrics/index.js';
 import { derivedToken, splitIntoCalls } from '../planner/index.js';
@@ -60,12 +60,19 @@ class Attempt {
     }
   }
 
-  /** The IDs that still exist, asked one by one (GetVpcPeerConnectionAttribute answers per ID). */
+  /**
+   * The IDs that still exist in the batch's region, asked one by one (GetVpcPeerConnectionAttribute answers per
+   * ID). Get is central: it also answers for an ID of another region, and for a connection being deleted;
+   * neither can be untagged here, so both count as gone (else the batch would retry until it fails).
+   */
   async existing(ids: string[]): Promise<string[]> {
     const { batch, deps } = this;
     this.calls += ids.length;
     const found = await Promise.all(ids.map((id) => deps.limit(() => deps.cloud.getPeerConnection(batch.region, id))));
-    return ids.filter((_, i) => found[i] !== null);
+    return ids.filter((_, i) => {
+      const r = found[i];
+      return r !== null && r !== undefined && r.region === batch.region && !LEAVING_STATUSES.has(r.attributes.status ?? '');
+    });
   }
 
   /**
@@ -104,6 +111,14 @@ class Attempt {
   }
 }
 
+/**
+ * A failure that may mean some resource of the call is gone or being deleted: unknown IDs, or (one plausible
+ * answer for a Deleting/Deleted connection) IncorrectStatus.VpcPeer. The batch then asks which IDs remain.
+ */
+function resourceGoneOrLeaving(failure: CloudFailure): boolean {
+  return failure.kind === 'not-found' || failure.code === 'IncorrectStatus.VpcPeer';
+}
+
 /** How often a paged tag read starts over after a later page failed (its token may have gone stale). */
 const READ_RESTARTS = 3;
 
@@ -121,7 +136,7 @@ async function carriedKeys(job: Job, batch: UntagJob, attempt: Attempt, deps: Un
   try {
     tags = await attempt.readTags(ids, keys);
   } catch (err) {
-    if (deps.classify(err).kind !== 'not-found') throw err;
+    if (!resourceGoneOrLeaving(deps.classify(err))) throw err;
     ids = await attempt.existing(ids);
     tags = ids.length > 0 ? await attempt.readTags(ids, keys) : new Map();
   }
@@ -225,7 +240,7 @@ export function createUntagProcessor(deps: UntagDeps) {
         try {
           await send(targets, token);
         } catch (err) {
-          if (deps.classify(err).kind !== 'not-found') throw err;
+          if (!resourceGoneOrLeaving(deps.classify(err))) throw err;
           // Deleted since the scan: finish the batch for the IDs that still exist.
           deps.metrics.retries.inc({ api: 'UnTagResources', reason: 'not_found' });
           const existing = await attempt.existing(targets);

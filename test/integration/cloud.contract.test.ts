@@ -27,7 +27,7 @@ import {
   type FaultConfig,
   type RunningEmulator,
 } from '../../src/emulator/index.js';
-import type { ApiName, Resource } from '../../src/model.js';
+import { CENTRAL_QUOTA_REGION, type ApiName, type Resource } from '../../src/model.js';
 
 type Credentials = NonNullable<CloudClientOptions['credentials']>;
 
@@ -329,9 +329,10 @@ function contractSuite(target: ContractTarget): void {
         { phase: 'after', api: 'ListVpcPeerConnections', region: target.region, code: 'OK' },
         { phase: 'before', api: 'ListVpcPeerConnections', region: target.region },
         { phase: 'after', api: 'ListVpcPeerConnections', region: target.region, code: 'OK' },
-        { phase: 'before', api: 'GetVpcPeerConnectionAttribute', region: target.region },
+        // GetVpcPeerConnectionAttribute has no RegionId: it spends the account's one central quota bucket.
+        { phase: 'before', api: 'GetVpcPeerConnectionAttribute', region: CENTRAL_QUOTA_REGION },
         {
-          phase: 'after', api: 'GetVpcPeerConnectionAttribute', region: target.region,
+          phase: 'after', api: 'GetVpcPeerConnectionAttribute', region: CENTRAL_QUOTA_REGION,
           code: 'ResourceNotFound.InstanceId', kind: 'not-found',
         },
       ]);
