@@ -61,7 +61,7 @@ export const CONFIG_SCHEMA = z.object({
    * their exact key set (version 0.1; every resource carries every key named).
    */
   packing: z.enum(['union', 'exact']).default('union'),
-  /** TAGWARDEN_SCAN_CONCURRENCY: scans running at once per process. */
+  /** TAGWARDEN_SCAN_CONCURRENCY: scans running at once per region per process (the List quota is per region). */
   scanConcurrency: int(1, 64).default(2),
   /** TAGWARDEN_DRAIN_TIMEOUT_MS: after SIGTERM, how long in-flight calls may finish. Keep under the pod grace period. */
   drainTimeoutMs: int(0, 600_000).default(20_000),

@@ -147,11 +147,11 @@ export interface PlannerOptions {
 export interface BatchPlanner {
   /** Adds one resource's removal; full batches are emitted as soon as they hold 20 IDs. */
   add(removal: Removal): void;
-  /** Emits the remaining partial batches and returns every batch planned, in a deterministic order. */
+  /** Emits the remaining partial batches and returns every batch not yet drained, in a deterministic order. */
   finish(): Batch[];
   /**
    * Takes the batches emitted since the last call (full ones while adding; the rest after `finish`), so a
-   * caller can enqueue them as discovery pages; `finish` still returns every batch.
+   * caller can enqueue or count them as discovery pages and the planner stops holding them.
    */
   drain(): Batch[];
   /** Tags the planned batches remove (all=true counts the carried keys). */
@@ -192,8 +192,7 @@ export function createBatchPlanner(ctx: BatchContext, options: PlannerOptions = 
   const exactGroups = new Map<string, { keys: string[]; all: boolean; removals: Removal[] }>();
   const unionGroups = new Map<string, { fixed: string[]; bins: Bin[] }>();
   let allGroup: Removal[] = [];
-  const batches: Batch[] = [];
-  let drained = 0;
+  let batches: Batch[] = [];
   let tagCount = 0;
   let resourceCount = 0;
   const tally = emptyTally();
@@ -321,8 +320,8 @@ export function createBatchPlanner(ctx: BatchContext, options: PlannerOptions = 
       return batches;
     },
     drain() {
-      const out = batches.slice(drained);
-      drained = batches.length;
+      const out = batches;
+      batches = [];
       return out;
     },
     get tagCount() {

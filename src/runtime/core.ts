@@ -21,7 +21,8 @@ import {
   untagQueueName,
   type Ledger,
 } from '../queue/index.js';
-import { createWorkerPool, jitteredBackoff, type PageRetry, type WorkerPool } from '../worker/index.js';
+import type { PageRetry } from '../discovery/index.js';
+import { createWorkerPool, jitteredBackoff, type WorkerPool } from '../worker/index.js';
 
 /** How often a replica whose credentials were refused tries one read call to see if they work again. */
 const AUTH_PROBE_MS = 15_000;

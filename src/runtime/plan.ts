@@ -78,6 +78,8 @@ export async function planPolicies(config: AppConfig, options: PlanOptions): Pro
         now: now(),
         retry: pageRetryOf(config),
         packing: config.packing,
+        // Only the count matters here: batches are dropped as they are planned, so memory stays flat.
+        onBatches: () => undefined,
         onRemoval: (r: Removal) => {
           naiveCalls += r.all ? 1 : Math.ceil(r.keys.length / MAX_KEYS_PER_CALL);
           if (options.verbose) resources.push({ id: r.resourceId, all: r.all, keys: r.keys });
@@ -91,7 +93,7 @@ export async function planPolicies(config: AppConfig, options: PlanOptions): Pro
         scanned: plan.scanned,
         violating: plan.violating,
         tagsToRemove: plan.tagsPlanned,
-        calls: plan.batches.length,
+        calls: plan.calls,
         floor: plan.floor.bound,
         naiveCalls,
         overCap: plan.tagsPlanned > policy.maxRemovalsPerRun,

@@ -8,10 +8,14 @@ import { BACKOFF_TYPE, SCAN_QUEUE, UntagJobSchema, untagQueueName } from '../que
 import { jitteredBackoff, type BackoffOptions } from './backoff.js';
 import { createScanProcessor, type ScanDeps } from './scan.js';
 import { createUntagProcessor, type UntagDeps } from './untag.js';
+import { createRegionSlots, withRegionSlot } from './region-slots.js';
+import { KNOWN_REGIONS } from '../model.js';
 
 export { jitteredBackoff } from './backoff.js';
 export { actionFor, permanentReason, type FailureAction } from './failures.js';
-export { discover, planRegion, type PageRetry, type RegionPlan, type ScanResult } from './scan.js';
+export { discover, type PageRetry } from '../discovery/index.js';
+export { planRegion, type RegionPlan } from './plan-region.js';
+export type { ScanResult } from './scan.js';
 export type { UntagResult } from './untag.js';
 
 export interface WorkerPoolOptions {
@@ -23,6 +27,7 @@ export interface WorkerPoolOptions {
   queueNames?: { scan: string; untag(region: string): string };
   /** Untag jobs in flight per region queue in this process. */
   concurrency: number;
+  /** Scans at once per region in this process (TAGWARDEN_SCAN_CONCURRENCY). */
   scanConcurrency: number;
   backoff: BackoffOptions;
   stalledIntervalMs: number;
@@ -105,7 +110,20 @@ export function createWorkerPool(
   const secrets = options.secrets ?? [];
   const scanName = options.queueNames?.scan ?? SCAN_QUEUE;
   const untagName = options.queueNames?.untag ?? ((region: string) => untagQueueName(options.account, region));
-  watch(new Worker(scanName, redacting(createScanProcessor({ ...deps, queueFor }), secrets), { ...common, concurrency: options.scanConcurrency }), 'ListVpcPeerConnections');
+  // Scans are bounded per region (the List quota's scope), so every region scans at once: the worker takes up
+  // to that many scans of each known region, and a scan whose region is full waits in the delayed set.
+  const slots = createRegionSlots(options.scanConcurrency);
+  const scan = withRegionSlot(
+    slots,
+    (job) => {
+      const region = (job.data as { region?: unknown } | undefined)?.region;
+      return typeof region === 'string' ? region : undefined;
+    },
+    redacting(createScanProcessor({ ...deps, queueFor }), secrets),
+    (job, region) => options.logger.debug('scan waits for a slot of its region', { jobId: job.id, region }),
+  );
+  const scanWorkerConcurrency = Math.min(256, options.scanConcurrency * KNOWN_REGIONS.length);
+  watch(new Worker(scanName, scan, { ...common, concurrency: scanWorkerConcurrency }), 'ListVpcPeerConnections');
   const untag = redacting(createUntagProcessor({ ...deps, queueFor }), secrets);
   for (const region of options.regions) {
     // The limiter never binds before the shared GCRA limiter does (twice its rate); it is there because BullMQ

@@ -1,12 +1,16 @@
-// The scan processor: one job = one policy in one region: discover, match, plan, check the cap, enqueue.
+// The scan processor: one job = one policy in one region. The stages live elsewhere (discovery/ pages the estate,
+// policy/ matches, planner/ packs; plan-region.ts streams them together); this file owns the lease, the cap, the
+// saved plan and the enqueue, in crash-safe order.
 import { UnrecoverableError, type Job, type JobsOptions, type Queue } from 'bullmq';
-import type { CloudApi, CloudFailure, Page } from '../cloud/types.js';
+import type { CloudApi } from '../cloud/types.js';
+import type { PageRetry } from '../discovery/index.js';
 import type { Logger } from '../logging/index.js';
 import type { Metrics } from '../metrics/index.js';
-import type { Batch, Removal, Resource } from '../model.js';
-import { createBatchPlanner, type CallFloor, type Packing } from '../planner/index.js';
-import { compilePolicyDocument, discoveryPlan, formatFinding, matchResource, nameableWhenAbsent, type CompiledPolicy } from '../policy/index.js';
+import type { Batch } from '../model.js';
+import type { Packing } from '../planner/index.js';
+import { compilePolicyDocument, formatFinding } from '../policy/index.js';
 import { ScanJobSchema, describeIssues, safeRunId, type LeaseHolder, type Ledger, type ScanLease, type UntagJob } from '../queue/index.js';
+import { planRegion, type RegionPlan } from './plan-region.js';
 
 export interface ScanDeps {
   cloud: CloudApi;
@@ -52,121 +56,6 @@ export interface ScanResult {
 }
 
 const ENQUEUE_CHUNK = 500;
-
-/** How a listing resumes after a transient or throttled page: from that page's token, after a pause. */
-export interface PageRetry {
-  classify(err: unknown): CloudFailure;
-  /** Consecutive failed pages before the scan gives up (and the job's own retry takes over). */
-  maxFailures: number;
-  backoff(failures: number): number;
-}
-
-/**
- * Pages a listing, resuming from the last good page's token when a page fails transiently, so one 503 in a
- * million-connection scan does not start it over.
- */
-async function* resumable<T>(open: (startToken?: string) => AsyncIterable<Page<T>>, retry: PageRetry): AsyncIterable<Page<T>> {
-  let token: string | undefined;
-  let failures = 0;
-  for (;;) {
-    try {
-      for await (const page of open(token)) {
-        failures = 0;
-        yield page;
-        token = page.nextToken;
-      }
-      return;
-    } catch (err) {
-      const kind = retry.classify(err).kind;
-      failures += 1;
-      if ((kind !== 'transient' && kind !== 'throttled') || failures > retry.maxFailures) throw err;
-      await new Promise((resolve) => setTimeout(resolve, retry.backoff(failures)));
-    }
-  }
-}
-
-/**
- * Streams candidate resources for a policy in one region, never holding the estate: ListVpcPeerConnections
- * pages, or (for exact keys selected by tags only) ListTagResources per key, merged per resource.
- */
-export async function* discover(cloud: CloudApi, policy: CompiledPolicy, region: string, retry: PageRetry): AsyncIterable<Resource> {
-  const plan = discoveryPlan(policy);
-  if (plan.kind === 'connections') {
-    const { instanceIds, vpcIds, name, resourceGroupId, tags } = plan.filter;
-    const base = {
-      ...(vpcIds ? { vpcIds } : {}),
-      ...(name !== undefined ? { name } : {}),
-      ...(resourceGroupId !== undefined ? { resourceGroupId } : {}),
-      ...(tags ? { tags } : {}),
-    };
-    for (const instanceId of instanceIds ?? [undefined]) {
-      const filter = instanceId === undefined ? base : { ...base, instanceId };
-      for await (const page of resumable((token) => cloud.listPeerConnections(region, filter, token), retry)) yield* page.items;
-    }
-    return;
-  }
-  // Rows come one per (resource, tag); a resource's rows may span pages and keys, so merge before matching.
-  // Only resources carrying a targeted key are held, not the estate.
-  const found = new Map<string, Record<string, string>>();
-  for (const key of plan.tagKeys) {
-    const tagKeys = [key, ...plan.tags.map((t) => t.key).filter((k) => k !== key)];
-    for await (const page of resumable((token) => cloud.listTagResources(region, { tagKeys }, token), retry)) {
-      for (const row of page.items) {
-        const tags = found.get(row.resourceId) ?? {};
-        tags[row.tagKey] = row.tagValue;
-        found.set(row.resourceId, tags);
-      }
-    }
-  }
-  for (const [id, tags] of found) yield { id, region, tags, attributes: {} };
-}
-
-export interface RegionPlan {
-  scanned: number;
-  /** Resources with something to remove. */
-  violating: number;
-  /** (resource, key) pairs to remove; all=true counts the tags carried. */
-  tagsPlanned: number;
-  batches: Batch[];
-  /** The fewest calls these removals need, whatever the packing. */
-  floor: CallFloor;
-}
-
-/**
- * Discovers, matches and plans one policy in one region: the read-only heart of a scan, shared by the scan
- * job and `tagwarden plan`. Holds only the planned batches, never the estate.
- */
-export async function planRegion(
-  cloud: CloudApi,
-  policy: CompiledPolicy,
-  region: string,
-  options: {
-    runId: string;
-    now: Date;
-    retry: PageRetry;
-    packing?: Packing;
-    onRemoval?: (removal: Removal) => void;
-    onScanned?: (scanned: number) => void;
-  },
-): Promise<RegionPlan> {
-  const planner = createBatchPlanner(
-    { policy: policy.name, region, runId: options.runId },
-    { packing: options.packing ?? 'union', nameableWhenAbsent: (key) => nameableWhenAbsent(policy, key) },
-  );
-  let scanned = 0;
-  for await (const resource of discover(cloud, policy, region, options.retry)) {
-    scanned += 1;
-    if (scanned % 1000 === 0) options.onScanned?.(scanned);
-    const removal = matchResource(policy, resource, options.now);
-    if (removal) {
-      planner.add(removal);
-      options.onRemoval?.(removal);
-    }
-  }
-  options.onScanned?.(scanned);
-  const batches = planner.finish();
-  return { scanned, violating: planner.resourceCount, tagsPlanned: planner.tagCount, batches, floor: planner.floor };
-}
 
 /** A scan's plan, kept until the scan is recorded (see Ledger.savePlan). */
 interface SavedPlan {
