@@ -239,5 +239,58 @@ describe.each([
       expect([err.statusCode, err.code]).toEqual([400, 'ResourceNotFound.InstanceId']);
       expect((await api.fail('GetVpcPeerConnectionAttribute', {}, {})).code).toBe('MissingParameter');
     });
+
+    it('Get is central: it ignores a RegionId and answers with the connection\'s own region, LinkType and ManagedService', async () => {
+      const body = await api.call('GetVpcPeerConnectionAttribute', {}, { InstanceId: 'pcc-s', RegionId: HZ });
+      expect(body).toMatchObject({ InstanceId: 'pcc-s', RegionId: SH, LinkType: 'Gold', ManagedService: '' });
+      const [listed] = (await api.call('ListVpcPeerConnections', {}, { RegionId: SH }))['VpcPeerConnects'] as Record<string, unknown>[];
+      expect(listed).toMatchObject({ LinkType: 'Gold', ManagedService: '' });
+    });
+
+    it('ListVpcPeerConnections takes at most 10 Tags (metadata), or 20 when the emulator is told the descriptions are right', async () => {
+      const tags = (n: number) => Array.from({ length: n }, (_, i) => ({ Key: `k${i}` }));
+      expect(((await api.call('ListVpcPeerConnections', { Tags: tags(10) }, { RegionId: HZ }))['VpcPeerConnects'] as unknown[]).length).toBe(1);
+      expect((await api.fail('ListVpcPeerConnections', { Tags: tags(11) }, { RegionId: HZ })).code).toBe('NumberExceed.Tags');
+      await admin.setBehaviour({ limits: { listConnectionsTags: 20 } });
+      expect(((await api.call('ListVpcPeerConnections', { Tags: tags(19) }, { RegionId: HZ }))['VpcPeerConnects'] as unknown[]).length).toBe(1);
+      expect((await api.fail('ListVpcPeerConnections', { Tags: tags(21) }, { RegionId: HZ })).code).toBe('NumberExceed.Tags');
+    });
+  });
+
+  describe('TagResources Value and ListTagResources Category', () => {
+    it('TagResources requires Tag.N.Value (an empty one is fine)', async () => {
+      const err = await api.fail('TagResources', { RegionId: HZ, ResourceType: PC, ResourceId: ['pcc-b'], 'Tag.1.Key': 'novalue' });
+      expect([err.code, err.data?.['Message']]).toEqual(['MissingParameter', expect.stringContaining('Tag.1.Value')]);
+      await api.call('TagResources', { RegionId: HZ, ResourceType: PC, ResourceId: ['pcc-b'], Tag: [{ Key: 'empty', Value: '' }] });
+      expect((await tagsOf('pcc-b'))?.['empty']).toBe('');
+    });
+
+    it('Category All lists every tag, Custom none of the system ones, System only those; others are refused', async () => {
+      const keys = async (Category?: string) =>
+        ((await api.call('ListTagResources', { RegionId: HZ, ResourceType: PC, ResourceId: ['pcc-a'], ...(Category ? { Category } : {}) }))['TagResources'] as Array<{ TagKey: string }>)
+          .map((r) => r.TagKey).sort();
+      expect(await keys()).toEqual(['FinanceDept', 'acs:rm:rgId', 'env', 'owner']);
+      expect(await keys('All')).toEqual(await keys());
+      expect(await keys('Custom')).toEqual(['FinanceDept', 'env', 'owner']);
+      expect(await keys('System')).toEqual(['acs:rm:rgId']);
+      expect((await api.fail('ListTagResources', { RegionId: HZ, ResourceType: PC, ResourceId: ['pcc-a'], Category: 'custom' })).code).toBe('InvalidParameter');
+    });
+
+    it('ListTagResources answers InvalidTagKey for a malformed filter key', async () => {
+      const err = await api.fail('ListTagResources', { RegionId: HZ, ResourceType: PC, Tag: [{ Key: 'x'.repeat(129) }] });
+      expect([err.statusCode, err.code]).toEqual([400, 'InvalidTagKey']);
+    });
+  });
+});
+
+describe('the behaviour admin route', () => {
+  it('reads and replaces the behaviour, and refuses unknown fields and values naming them', async () => {
+    expect(await admin.getBehaviour()).toEqual({ deleted: { get: 'found', list: 'listed', tags: 'ok' }, limits: { listConnectionsTags: 10 } });
+    expect(await admin.setBehaviour({ deleted: { tags: 'incorrect-status' } })).toEqual({
+      deleted: { get: 'found', list: 'listed', tags: 'incorrect-status' }, limits: { listConnectionsTags: 10 },
+    });
+    await expect(admin.setBehaviour({ deleted: { tags: 'sometimes' } } as never)).rejects.toThrow(/behaviour\.deleted\.tags: must be one of ok, not-found, incorrect-status/);
+    await expect(admin.setBehaviour({ limits: { listConnectionsTags: 15 } } as never)).rejects.toThrow(/must be 10 or 20/);
+    await expect(admin.setBehaviour({ deletd: {} } as never)).rejects.toThrow(/behaviour\.deletd: unknown field/);
   });
 });
