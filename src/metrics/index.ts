@@ -7,7 +7,7 @@ import { logLinesDropped as readLogLinesDropped } from '../logging/index.js';
 export const BATCH_OUTCOMES = ['succeeded', 'failed', 'dry_run', 'not_found'] as const;
 export type BatchOutcome = (typeof BATCH_OUTCOMES)[number];
 export const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
-export const RETRY_REASONS = ['transient', 'throttled', 'stalled', 'not_found'] as const;
+export const RETRY_REASONS = ['transient', 'throttled', 'stalled', 'not_found', 'internal'] as const;
 export type RetryReason = (typeof RETRY_REASONS)[number];
 export const POLICY_ERROR_REASONS = ['load', 'validation', 'halted', 'scan'] as const;
 export type PolicyErrorReason = (typeof POLICY_ERROR_REASONS)[number];
@@ -183,6 +183,21 @@ export function createMetrics(registry: Registry, scope: MetricsScope, readQueue
     help: '1 when the replica is ready for work (Redis, workers, policies, credentials).',
     registers,
   });
+  const redisStateLost = new Counter({
+    name: 'tagwarden_redis_state_lost_total',
+    help: 'Times the identity marker in Redis vanished or changed: Redis lost its data (restarted empty, flushed, failed over without it); schedulers are re-created.',
+    registers,
+  });
+  const redisEvictionUnsafe = new Gauge({
+    name: 'tagwarden_redis_eviction_unsafe',
+    help: '1 while Redis maxmemory-policy is not noeviction (evicted keys are lost jobs and schedulers); the replica is not ready meanwhile.',
+    registers,
+  });
+  const prefixConflict = new Gauge({
+    name: 'tagwarden_prefix_conflict',
+    help: '1 while another deployment with a different policy set shares this queue prefix (each would remove the other\'s schedulers).',
+    registers,
+  });
 
   const knownPolicies = new Set<string>();
   /** Zeroes every label set of a policy so rates start at 0 rather than appearing mid-flight. */
@@ -208,6 +223,9 @@ export function createMetrics(registry: Registry, scope: MetricsScope, readQueue
   authFailing.set(0);
   ready.set(0);
   logLinesDropped.inc(0);
+  redisStateLost.inc(0);
+  redisEvictionUnsafe.set(0);
+  prefixConflict.set(0);
 
   return {
     registry,
@@ -229,6 +247,9 @@ export function createMetrics(registry: Registry, scope: MetricsScope, readQueue
     policiesLoaded,
     ready,
     logLinesDropped,
+    redisStateLost,
+    redisEvictionUnsafe,
+    prefixConflict,
     addPolicy,
   };
 }

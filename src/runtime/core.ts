@@ -42,6 +42,12 @@ export interface RuntimeOptions {
   queueScope?: string;
   /** Tests only: awaited before each Redis write of a scan (crash-point tests stop a scan there). */
   beforeScanWrite?: (point: string) => Promise<void> | void;
+  /** Daemon: how often job schedulers are re-synced and the policy set announced (default 30 s). */
+  resyncMs?: number;
+  /** Daemon: how long two policy sets may share the prefix before it is reported (default 10 min). */
+  conflictGraceMs?: number;
+  /** Daemon: how often it computes its own readiness for tagwarden_ready (default 5 s). */
+  readyRefreshMs?: number;
   /** Tests only: jobs per addBulk while a scan enqueues (default 500). */
   enqueueChunk?: number;
 }

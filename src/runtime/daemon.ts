@@ -7,6 +7,7 @@ import { readPolicySources, watchPolicySources, type PolicyWatcher } from '../po
 import { createJobInspector, createProducer, createScanLease } from '../queue/index.js';
 import { createPolicyScheduler, createPolicySet, requestScan } from '../scheduler/index.js';
 import { createCore, jobOptionsOf, withTimeout, type RuntimeOptions } from './core.js';
+import { createRedisGuard, policySetFingerprint } from './redis-guard.js';
 
 export interface Daemon {
   /** The bound HTTP port (useful with TAGWARDEN_HTTP_PORT=0). */
@@ -21,6 +22,10 @@ export interface Daemon {
 }
 
 const RESYNC_MS = 30_000;
+/** How often the daemon computes its own readiness (tagwarden_ready stays current without a probe). */
+const READY_REFRESH_MS = 5_000;
+/** Two policy sets on one prefix for longer than this (more than a rollout or a ConfigMap change) is a conflict. */
+const CONFLICT_GRACE_MS = 10 * 60_000;
 
 /** Starts the daemon: scheduler, workers, policy reload and the HTTP server. */
 export async function startDaemon(config: AppConfig, options: RuntimeOptions = {}): Promise<Daemon> {
@@ -30,7 +35,18 @@ export async function startDaemon(config: AppConfig, options: RuntimeOptions = {
   const jobOptions = jobOptionsOf(config);
   const workers = core.createWorkers();
   const scheduler = createPolicyScheduler({ queue: core.scanQueue, scanJobOptions: jobOptions.scan, logger });
+  const resyncMs = options.resyncMs ?? RESYNC_MS;
+  const guard = createRedisGuard({
+    redis,
+    prefix: config.queuePrefix,
+    logger,
+    metrics,
+    now: core.now,
+    heartbeatMs: resyncMs,
+    conflictGraceMs: options.conflictGraceMs ?? CONFLICT_GRACE_MS,
+  });
   let syncPending = false;
+  let lastClean = false;
   const policySet = createPolicySet({
     read: () => readPolicySources([config.policiesDir]),
     now: core.now,
@@ -38,8 +54,11 @@ export async function startDaemon(config: AppConfig, options: RuntimeOptions = {
     logger,
     onChange: async (policies, clean) => {
       syncPending = true;
-      await scheduler.sync(policies, { removeStale: clean });
+      lastClean = clean;
+      // While another deployment's policy set shares the prefix, its schedulers are not ours to remove.
+      await scheduler.sync(policies, { removeStale: clean && !guard.conflicting() });
       syncPending = false;
+      await guard.heartbeat(policySetFingerprint(policies), policies.map((p) => p.name));
       const outside = policies.flatMap((p) => p.regions.filter((r) => !(config.regions as readonly string[]).includes(r)).map((r) => `${p.name}/${r}`));
       if (outside.length) logger.warn('policy regions without an untag worker here (TAGWARDEN_REGIONS)', { outside });
     },
@@ -49,14 +68,38 @@ export async function startDaemon(config: AppConfig, options: RuntimeOptions = {
   const lease = createScanLease(redis, config.queuePrefix);
   let closing = false;
 
+  // Re-creates the job schedulers from the running policy set (after Redis lost them, or periodically: a
+  // scheduler removed by anything else comes back). Serialized with reloads.
+  let reloading: Promise<void> = Promise.resolve();
+  const resyncSchedulers = () => {
+    reloading = reloading
+      .then(async () => {
+        if (!policySet.loaded() || closing) return;
+        const policies = policySet.policies();
+        await scheduler.sync(policies, { removeStale: lastClean && !guard.conflicting() });
+        syncPending = false;
+        await guard.heartbeat(policySetFingerprint(policies), policies.map((p) => p.name));
+      })
+      .catch((err: unknown) => {
+        syncPending = true;
+        logger.warn('job scheduler re-sync failed, will retry', { err });
+      });
+    return reloading;
+  };
+
   const readiness = async (): Promise<ReadinessReport> => {
     const ping = redis.status === 'ready' ? await withTimeout(redis.ping().then(() => true, () => false), 1_000, false) : false;
+    if (ping) {
+      const lost = await withTimeout(guard.check().catch(() => false), 1_000, false);
+      if (lost) void resyncSchedulers();
+    }
     const checks = {
       redis: ping ? { ok: true } : { ok: false, detail: `redis not reachable (connection ${redis.status})` },
       workers: workers.running() ? { ok: true } : { ok: false, detail: closing ? 'shutting down' : 'workers not running' },
       policies: policySet.loaded()
         ? { ok: true, detail: `${policySet.policies().length} loaded` }
         : { ok: false, detail: 'policies not loaded yet' },
+      ...guard.checks(),
       credentials: core.auth.failing
         ? { ok: false, detail: `the API refused our credentials (${core.auth.code ?? 'auth'}); fix credentials or RAM policy` }
         : { ok: true },
@@ -110,7 +153,6 @@ export async function startDaemon(config: AppConfig, options: RuntimeOptions = {
   await redis.ping();
   workers.start();
   // Reloads run one after another, so two syncs never interleave and leave an older version behind.
-  let reloading: Promise<void> = Promise.resolve();
   const reload = (read?: Parameters<typeof policySet.reload>[0]) => {
     reloading = reloading.then(() => policySet.reload(read)).catch((err: unknown) => {
         logger.error('policy reload failed, will retry', { err });
@@ -125,11 +167,27 @@ export async function startDaemon(config: AppConfig, options: RuntimeOptions = {
     pollMs: config.policyPollMs,
     onError: (err) => logger.error('policy watch error', { err }),
   });
-  // A sync that failed (Redis away) is retried until it lands.
+  // A sync that failed (Redis away) is retried until it lands; and every interval the schedulers are re-synced
+  // anyway, so state Redis lost comes back even when no reconnect was seen.
   const resync = setInterval(() => {
-    if (syncPending) void reload();
-  }, RESYNC_MS);
+    if (syncPending && !policySet.loaded()) void reload();
+    else void resyncSchedulers();
+  }, resyncMs);
   resync.unref();
+  // A reconnect may be to a Redis that forgot everything: check its identity and re-sync at once.
+  const onReady = () => {
+    void guard
+      .check()
+      .catch(() => false)
+      .then(() => resyncSchedulers());
+  };
+  redis.on('ready', onReady);
+  // tagwarden_ready is kept current by the daemon itself, not only when someone probes /readyz.
+  const refresh = setInterval(() => {
+    readiness().catch((err: unknown) => logger.warn('readiness check failed', { err }));
+  }, options.readyRefreshMs ?? READY_REFRESH_MS);
+  refresh.unref();
+  await readiness().catch(() => undefined);
   logger.info('started', { port, regions: config.regions.length, policies: policySet.policies().length });
 
   let closed: Promise<{ drained: boolean }> | undefined;
@@ -142,11 +200,25 @@ export async function startDaemon(config: AppConfig, options: RuntimeOptions = {
         metrics.ready.set(0);
         logger.info('stopping', { force });
         clearInterval(resync);
-        watcher.close();
-        const { drained } = await workers.close({ force });
-        await http.close();
-        await producer.close();
-        await core.close();
+        clearInterval(refresh);
+        redis.off('ready', onReady);
+        // Each step runs whatever the one before did: one rejected close never leaves HTTP, the producer or
+        // Redis open.
+        let drained = false;
+        try {
+          watcher.close();
+          ({ drained } = await workers.close({ force }));
+        } finally {
+          try {
+            await http.close();
+          } finally {
+            try {
+              await producer.close();
+            } finally {
+              await core.close();
+            }
+          }
+        }
         logger.info('stopped', { drained });
         return { drained };
       })();

@@ -1,6 +1,7 @@
 // The untag processor: one job = one UnTagResources call (plus follow-ups when resources were deleted).
 import { UnrecoverableError, Worker, type Job, type Queue } from 'bullmq';
 import type { LimitFunction } from 'p-limit';
+import { CloudError } from '../cloud/index.js';
 import type { CloudApi, CloudFailure } from '../cloud/types.js';
 import { LEAVING_STATUSES, isSystemTagKey } from '../model.js';
 import { audit, type Logger, type ResourceOutcome } from '../logging/index.js';
@@ -262,13 +263,23 @@ export function createUntagProcessor(deps: UntagDeps) {
       await finish(outcome, resources, removed);
       return { outcome, removed, calls: attempt.calls, requestIds: attempt.requestIds, resources };
     } catch (err) {
-      const failure = deps.classify(err);
-      const action = actionFor(failure, deps.throttleDelayMs);
       const failAll = async (reason: string) => {
         const resources: Resources = {};
         for (const id of batch.resourceIds) resources[id] = { outcome: 'failed', keys: [] };
         await finish('failed', resources, 0, reason);
       };
+      // Only cloud errors are classified with the cloud table. Anything else (a Redis OOM or READONLY after a
+      // successful call, a closed connection) is ours, not the API's: retried with backoff, its message logged.
+      if (!(err instanceof CloudError)) {
+        const message = err instanceof Error ? err.message : String(err);
+        const final = attemptNo >= (job.opts.attempts ?? 1);
+        deps.metrics.retries.inc({ api: 'UnTagResources', reason: 'internal' });
+        if (final) await failAll(`not a cloud error: ${message}`).catch(() => undefined);
+        log.warn(final ? 'batch failed outside the cloud, attempts exhausted' : 'batch failed outside the cloud, will retry', { err: message, attempt: attemptNo });
+        throw err;
+      }
+      const failure = deps.classify(err);
+      const action = actionFor(failure, deps.throttleDelayMs);
       switch (action.kind) {
         case 'rate-limit':
           // Throttling spends no attempt: the region's queue pauses for every replica (the cloud hooks have
