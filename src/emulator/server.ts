@@ -291,6 +291,7 @@ async function handleApi(
  *   ignored); its quota is the account's one `central` bucket (model.ts quotaRegion), never a region's.
  * - Connections in status Deleting/Deleted are answered per `behaviour.deleted` (found/not-found,
  *   listed/hidden, ok/not-found/incorrect-status), since what the service does is unconfirmed.
+ * - V3: host, content-type and every x-acs-* header sent must be signed; an STS key's security token is checked.
  * - The API facts behind these choices, with their sources, are in API-FACTS.md beside this file.
  * - ClientToken: only successful calls are remembered (per action); parameters compare as a normalised set.
  * - NextToken is bound to the estate: after PUT /_emulator/state or a regeneration it is InvalidParameter.
