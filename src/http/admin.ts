@@ -4,7 +4,9 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import type { Queue } from 'bullmq';
 import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
-import { SESSION_COOKIE, SESSION_SECONDS, type Authenticator } from './auth.js';
+import { SESSION_COOKIE, SESSION_SECONDS, readCookie, type Authenticator } from './auth.js';
+import { isSessionId, newSessionId, sessionKey } from './sessions.js';
+import type { SessionStore } from './types.js';
 
 export const ADMIN_BASE = '/admin/queues';
 export const LOGIN_PATH = '/admin/login';
@@ -28,19 +30,60 @@ function isHttps(req: Request): boolean {
   return first === 'https' || (req.socket as { encrypted?: boolean }).encrypted === true;
 }
 
-/** Lets in requests with the bearer header or a session cookie; sends browsers to the login page otherwise. */
-export function requireAdmin(auth: Authenticator, now: () => number): RequestHandler {
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * True when a browser request comes from this origin: `Sec-Fetch-Site: same-origin` where the browser sends it,
+ * else an `Origin` equal to this server's. A request with neither is no browser's state-changing request.
+ */
+export function sameOrigin(req: Request): boolean {
+  const site = req.headers['sec-fetch-site'];
+  if (typeof site === 'string') return site === 'same-origin';
+  const origin = req.headers.origin;
+  if (typeof origin !== 'string' || origin === 'null') return false;
+  const host = req.headers.host;
+  return host !== undefined && (origin === `http://${host}` || origin === `https://${host}`);
+}
+
+const CROSS_SITE = {
+  error: 'forbidden',
+  message: 'cross-site request refused: state-changing dashboard requests must come from the dashboard page (same origin), or carry the bearer token',
+};
+
+/** The session ID of the request's cookie when the store knows it. */
+async function sessionOf(req: Request, sessions: SessionStore): Promise<string | undefined> {
+  const id = readCookie(req.headers.cookie, SESSION_COOKIE);
+  if (!isSessionId(id)) return undefined;
+  return (await sessions.exists(sessionKey(id))) ? id : undefined;
+}
+
+/**
+ * Lets in requests with the bearer header, or with a live session cookie; with the cookie, a state-changing
+ * request must also be same-origin (a form or text/plain post from another site carries the cookie too).
+ * Sends browsers to the login page otherwise.
+ */
+export function requireAdmin(auth: Authenticator, sessions: SessionStore): RequestHandler {
   return (req, res, next) => {
-    if (auth.bearer(req.headers) === 'ok' || auth.session(req.headers, now())) {
+    if (auth.bearer(req.headers) === 'ok') {
       next();
       return;
     }
-    // The dashboard's own XHR calls get a 401; page loads go to the login form.
-    if (req.method === 'GET' && !req.path.startsWith('/api/')) {
-      res.redirect(302, LOGIN_PATH);
-      return;
-    }
-    res.set('WWW-Authenticate', 'Bearer realm="tagwarden"').status(401).json({ error: 'unauthorized', message: 'log in at /admin/login' });
+    sessionOf(req, sessions).then((session) => {
+      if (session) {
+        if (!SAFE_METHODS.has(req.method) && !sameOrigin(req)) {
+          res.status(403).json(CROSS_SITE);
+          return;
+        }
+        next();
+        return;
+      }
+      // The dashboard's own XHR calls get a 401; page loads go to the login form.
+      if (req.method === 'GET' && !req.path.startsWith('/api/')) {
+        res.redirect(302, LOGIN_PATH);
+        return;
+      }
+      res.set('WWW-Authenticate', 'Bearer realm="tagwarden"').status(401).json({ error: 'unauthorized', message: 'log in at /admin/login' });
+    }, next);
   };
 }
 
@@ -66,44 +109,55 @@ ${failed ? '<p class="error" role="alert">That token is not right.</p>' : ''}
 }
 
 /** GET/POST /admin/login and POST /admin/logout. */
-export function createLoginRoutes(auth: Authenticator, now: () => number): Router {
+export function createLoginRoutes(auth: Authenticator, sessions: SessionStore): Router {
   const router = express.Router();
   const form = express.urlencoded({ extended: false, limit: '4kb', parameterLimit: 10 });
 
-  router.get(LOGIN_PATH, (req, res) => {
+  router.get(LOGIN_PATH, (req, res, next) => {
     res.locals.route = LOGIN_PATH;
-    if (auth.session(req.headers, now())) {
-      res.redirect(302, ADMIN_BASE);
-      return;
-    }
-    loginPage(res, 200, false);
+    sessionOf(req, sessions).then((session) => {
+      if (session) res.redirect(302, ADMIN_BASE);
+      else loginPage(res, 200, false);
+    }, next);
   });
 
   router.post(LOGIN_PATH, (_req, res, next) => {
     res.locals.route = LOGIN_PATH;
     next();
-  }, form, (req, res) => {
+  }, form, (req, res, next) => {
     const body = req.body as Record<string, unknown> | undefined;
     const token = typeof body?.token === 'string' ? body.token : '';
     if (!token || !auth.matches(token)) {
       loginPage(res, 401, true);
       return;
     }
-    res.cookie(SESSION_COOKIE, auth.issueSession(now()), {
-      httpOnly: true,
-      sameSite: 'strict',
-      secure: isHttps(req),
-      path: '/admin',
-      maxAge: SESSION_SECONDS * 1000,
-      encode: String,
-    });
-    res.redirect(303, ADMIN_BASE);
+    // A new random session per login: two logins never share a cookie, and each can be revoked alone.
+    const id = newSessionId();
+    sessions.create(sessionKey(id), SESSION_SECONDS).then(() => {
+      res.cookie(SESSION_COOKIE, id, {
+        httpOnly: true,
+        sameSite: 'strict',
+        secure: isHttps(req),
+        path: '/admin',
+        maxAge: SESSION_SECONDS * 1000,
+        encode: String,
+      });
+      res.redirect(303, ADMIN_BASE);
+    }, next);
   });
 
-  router.post('/admin/logout', (_req, res) => {
+  router.post('/admin/logout', (req, res, next) => {
     res.locals.route = '/admin/logout';
-    res.clearCookie(SESSION_COOKIE, { path: '/admin', httpOnly: true, sameSite: 'strict' });
-    res.redirect(303, LOGIN_PATH);
+    const id = readCookie(req.headers.cookie, SESSION_COOKIE);
+    if (isSessionId(id) && !sameOrigin(req) && auth.bearer(req.headers) !== 'ok') {
+      res.status(403).json(CROSS_SITE);
+      return;
+    }
+    const revoke = isSessionId(id) ? sessions.remove(sessionKey(id)) : Promise.resolve();
+    revoke.then(() => {
+      res.clearCookie(SESSION_COOKIE, { path: '/admin', httpOnly: true, sameSite: 'strict' });
+      res.redirect(303, LOGIN_PATH);
+    }, next);
   });
 
   return router;

@@ -1,13 +1,11 @@
 // Bearer-token and dashboard-session checks. The token is compared in constant time and never logged or echoed.
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 
 /** Name of the dashboard session cookie. */
 export const SESSION_COOKIE = 'tagwarden_admin';
 /** How long a dashboard login lasts. */
 export const SESSION_SECONDS = 12 * 3600;
-
-const SESSION_LABEL = 'tagwarden-admin-session-v1';
 
 export type BearerResult = 'ok' | 'missing' | 'invalid';
 
@@ -16,10 +14,6 @@ export interface Authenticator {
   bearer(headers: IncomingHttpHeaders): BearerResult;
   /** True when `candidate` is the token (constant time). */
   matches(candidate: string): boolean;
-  /** A session cookie value: expiry and an HMAC keyed by the token, so any replica can verify it. */
-  issueSession(nowMs: number): string;
-  /** True when the request carries an unexpired session cookie issued for this token. */
-  session(headers: IncomingHttpHeaders, nowMs: number): boolean;
 }
 
 const digest = (value: string): Buffer => createHash('sha256').update(value, 'utf8').digest();
@@ -28,7 +22,6 @@ const digest = (value: string): Buffer => createHash('sha256').update(value, 'ut
 export function createAuthenticator(token: string): Authenticator {
   const expected = digest(token);
   const matches = (candidate: string): boolean => timingSafeEqual(digest(candidate), expected);
-  const mac = (expiresAt: number): Buffer => createHmac('sha256', token).update(`${SESSION_LABEL}|${expiresAt}`).digest();
 
   return {
     bearer(headers) {
@@ -40,23 +33,6 @@ export function createAuthenticator(token: string): Authenticator {
     },
 
     matches,
-
-    issueSession(nowMs) {
-      const expiresAt = Math.floor(nowMs / 1000) + SESSION_SECONDS;
-      return `${expiresAt}.${mac(expiresAt).toString('base64url')}`;
-    },
-
-    session(headers, nowMs) {
-      const value = readCookie(headers.cookie, SESSION_COOKIE);
-      const match = value ? /^(\d{1,12})\.([A-Za-z0-9_-]{43})$/.exec(value) : null;
-      if (!match?.[1] || !match[2]) return false;
-      const expiresAt = Number(match[1]);
-      if (expiresAt * 1000 <= nowMs) return false;
-      // Compare the canonical encodings: base64url decoding ignores the last character's padding bits.
-      const given = Buffer.from(match[2], 'utf8');
-      const wanted = Buffer.from(mac(expiresAt).toString('base64url'), 'utf8');
-      return given.length === wanted.length && timingSafeEqual(given, wanted);
-    },
   };
 }
 

@@ -8,6 +8,7 @@ import { LISTABLE_STATES, type ListableState } from '../queue/index.js';
 import { ADMIN_BASE, LOGIN_PATH, createDashboard, createLoginRoutes, requireAdmin } from './admin.js';
 import { createAuthenticator, type Authenticator } from './auth.js';
 import { buildOpenApiDocument } from './openapi.js';
+import { createMemorySessionStore } from './sessions.js';
 import type { HttpDeps, HttpServer } from './types.js';
 
 const DISABLED_MESSAGE = 'API disabled: set TAGWARDEN_API_TOKEN';
@@ -51,8 +52,8 @@ export function createHttpServer(deps: HttpDeps): HttpServer {
   if (mode.kind === 'open') log.warn('http api open without authentication', { setting: 'TAGWARDEN_API_OPEN', paths: ['/v1', '/admin'] });
   if (mode.kind === 'token' && deps.api.open) log.warn('http api open setting ignored because a token is set', { setting: 'TAGWARDEN_API_OPEN' });
   const openapi = buildOpenApiDocument(deps.version ?? '0.0.0');
-  const now = (): number => Date.now();
   const secrets = deps.secrets ?? [];
+  const sessions = deps.sessions ?? createMemorySessionStore();
 
   const app = express();
   app.disable('x-powered-by');
@@ -220,12 +221,12 @@ export function createHttpServer(deps: HttpDeps): HttpServer {
     next();
   });
   if (mode.kind === 'token') {
-    app.use(createLoginRoutes(mode.auth, now));
+    app.use(createLoginRoutes(mode.auth, sessions));
   } else {
     app.get(LOGIN_PATH, at(LOGIN_PATH), (_req, res) => res.redirect(302, ADMIN_BASE));
   }
   const dashboard = createDashboard(deps.queues);
-  const adminGuard: RequestHandler = mode.kind === 'token' ? requireAdmin(mode.auth, now) : (_req, _res, next) => next();
+  const adminGuard: RequestHandler = mode.kind === 'token' ? requireAdmin(mode.auth, sessions) : (_req, _res, next) => next();
   app.use(ADMIN_BASE, at(`${ADMIN_BASE}/*`), adminGuard, dashboard);
 
   app.use((_req, res) => {

@@ -52,6 +52,13 @@ export interface ApiAccess {
   maxBodyBytes: number;
 }
 
+/** Where dashboard sessions live (by the SHA-256 of their ID); shared by every replica in the daemon. */
+export interface SessionStore {
+  create(key: string, ttlSeconds: number): Promise<void>;
+  exists(key: string): Promise<boolean>;
+  remove(key: string): Promise<void>;
+}
+
 /** Everything createHttpServer needs. */
 export interface HttpDeps {
   logger: Logger;
@@ -75,6 +82,8 @@ export interface HttpDeps {
   version?: string;
   /** Secret values scrubbed from every JSON answer, as from the logs. */
   secrets?: readonly string[];
+  /** Dashboard sessions (default: in this process only). */
+  sessions?: SessionStore;
 }
 
 /** The HTTP server: listen once, close idempotently. */

@@ -1,7 +1,7 @@
 // The long-running daemon: HTTP first (probes answer while Redis is awaited), then workers, then policies.
 import type { AppConfig } from '../config/index.js';
 import { describeConfig } from '../config/index.js';
-import { createHttpServer, type PolicyView, type ReadinessReport } from '../http/index.js';
+import { createHttpServer, createRedisSessionStore, type PolicyView, type ReadinessReport } from '../http/index.js';
 import { formatFinding } from '../policy/index.js';
 import { readPolicySources, watchPolicySources, type PolicyWatcher } from '../policy-files/index.js';
 import { createJobInspector, createProducer, createScanLease } from '../queue/index.js';
@@ -146,6 +146,7 @@ export async function startDaemon(config: AppConfig, options: RuntimeOptions = {
     policies,
     queues: core.queues(),
     secrets: config.secrets,
+    sessions: createRedisSessionStore(redis, config.queuePrefix),
   });
   const { port } = await http.listen(config.httpPort, config.httpHost);
   logger.info('http listening', { host: config.httpHost, port });

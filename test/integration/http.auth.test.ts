@@ -83,7 +83,7 @@ describe('authentication', () => {
     expect(fixture.lines.some((l) => l.includes('"level":"warn"') && l.includes('http api open without authentication'))).toBe(true);
   });
 
-  it('sends browsers to the login page and lets them in with an HMAC session cookie', async () => {
+  it('sends browsers to the login page and lets them in with a random session cookie', async () => {
     fixture = await startFixture({ token: TOKEN });
     const anonymous = await call(fixture, 'GET', '/admin/queues');
     expect(anonymous.status).toBe(302);
@@ -119,11 +119,9 @@ describe('authentication', () => {
     expect((await call(fixture, 'POST', '/v1/untag', { body: untagBody, headers: { cookie } })).status).toBe(401);
 
     const [name, value] = cookie.split('=') as [string, string];
-    const [expiry, mac] = value.split('.') as [string, string];
-    const flipped = `${name}=${expiry}.${mac[0] === 'A' ? 'B' : 'A'}${mac.slice(1)}`;
-    const extended = `${name}=${Number(expiry) + 86_400}.${mac}`;
-    const expired = `${name}=${Math.floor(Date.now() / 1000) - 60}.${mac}`;
-    for (const bad of [flipped, extended, expired, `${name}=${TOKEN}`]) {
+    const flipped = `${name}=${value[0] === 'A' ? 'B' : 'A'}${value.slice(1)}`;
+    const forged = `${name}=${'A'.repeat(43)}`;
+    for (const bad of [flipped, forged, `${name}=${TOKEN}`, `${name}=${value}x`]) {
       expect((await call(fixture, 'GET', '/admin/queues', { headers: { cookie: bad } })).status, bad).toBe(302);
     }
 

@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { Registry } from 'prom-client';
-import { createHttpServer, type HttpDeps, type PolicyDirectory, type ReadinessReport } from '../../src/http/index.js';
+import { createHttpServer, type HttpDeps, type PolicyDirectory, type ReadinessReport, type SessionStore } from '../../src/http/index.js';
 import { createMemoryLogger } from '../../src/logging/index.js';
 import { SCAN_QUEUE, createJobInspector, createProducer, createRedis, untagQueueName } from '../../src/queue/index.js';
 
@@ -19,6 +19,7 @@ export interface FixtureOptions {
   policies?: PolicyDirectory;
   registry?: Registry;
   probeTimeoutMs?: number;
+  sessions?: SessionStore;
 }
 
 export type Fixture = Awaited<ReturnType<typeof startFixture>>;
@@ -44,6 +45,7 @@ export async function startFixture(options: FixtureOptions = {}) {
     policies: options.policies ?? { list: async () => [], scanNow: async () => null },
     queues,
     ...(options.probeTimeoutMs === undefined ? {} : { probeTimeoutMs: options.probeTimeoutMs }),
+    ...(options.sessions === undefined ? {} : { sessions: options.sessions }),
   };
   const server = createHttpServer(deps);
   const { port } = await server.listen(0, '127.0.0.1');
