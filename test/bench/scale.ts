@@ -1,5 +1,6 @@
-// Benchmark 4: scale. `tagwarden plan` over a generated estate of 1,000,000 connections (the emulator in its own
-// process): wall time and peak RSS of the tagwarden process. Also Redis memory per queued batch.
+// Benchmark 4: scale. `tagwarden plan` over generated estates of 1,000,000 and 4,000,000 connections (the emulator
+// in its own process): wall time and peak RSS of the tagwarden process, and RSS growth per further million
+// (`--scale-sizes 1000000` runs one size only). Also Redis memory per queued batch.
 import { performance } from 'node:perf_hooks';
 import { createProducer } from '../../src/queue/index.js';
 import type { PlanReport } from '../../src/runtime/index.js';
@@ -9,7 +10,8 @@ import { peakRssProbe, procMemory, spawnEmulator, spawnTracked } from './lib/pro
 import { heading, note, table, type TargetCheck } from './lib/report.js';
 
 const REGIONS = ['cn-hangzhou', 'cn-shanghai', 'cn-beijing'];
-const RSS_TARGET_MB = 512;
+const RSS_TARGET_MB = 256;
+const GROWTH_TARGET_MB = 25;
 
 async function planRun(ctx: BenchContext, connections: number) {
   const started = performance.now();
@@ -103,20 +105,28 @@ async function redisPerBatch(ctx: BenchContext, batches: number) {
   );
 }
 
+function sizes(quick: boolean): number[] {
+  const given = process.env.TAGWARDEN_BENCH_SCALE_SIZES;
+  if (given) return given.split(',').map((n) => Number(n)).filter((n) => Number.isInteger(n) && n > 0);
+  return quick ? [100_000, 400_000] : [1_000_000, 4_000_000];
+}
+
 export const scaleBenchmark: Benchmark = {
   name: 'scale',
-  title: '4. Scale: plan of a large estate, Redis memory per batch',
+  title: '4. Scale: plan of large estates, Redis memory per batch',
   async run(ctx): Promise<BenchOutcome> {
-    const connections = ctx.quick ? 100_000 : 1_000_000;
     const batches = ctx.quick ? 2_000 : 20_000;
-    heading(`${this.title} (${connections.toLocaleString('en-US')} connections, 3 regions)`);
-    note(`emulator generating ${connections} connections, then tagwarden plan ...`);
-    const plan = await planRun(ctx, connections);
+    const runs: Array<Awaited<ReturnType<typeof planRun>>> = [];
+    for (const connections of sizes(ctx.quick)) {
+      heading(`${this.title} (${connections.toLocaleString('en-US')} connections, 3 regions)`);
+      note(`emulator generating ${connections} connections, then tagwarden plan ...`);
+      runs.push(await planRun(ctx, connections));
+    }
     process.stdout.write(
       table(
         ['connections', 'scanned', 'violating', 'tags', 'calls planned', 'naive calls', 'wall s', 'conn/s', 'peak RSS MB', 'polled peak MB', 'emulator RSS MB'],
-        [[plan.connections, plan.scanned, plan.violating, plan.tagsToRemove, plan.calls, plan.naiveCalls, plan.wallSeconds.toFixed(1),
-          plan.connectionsPerSecond, plan.peakRssMb ?? '-', plan.polledPeakRssMb, plan.emulatorRssMb]],
+        runs.map((plan) => [plan.connections, plan.scanned, plan.violating, plan.tagsToRemove, plan.calls, plan.naiveCalls, plan.wallSeconds.toFixed(1),
+          plan.connectionsPerSecond, plan.peakRssMb ?? '-', plan.polledPeakRssMb, plan.emulatorRssMb]),
       ) + '\n',
     );
     process.stdout.write('peak RSS: process.resourceUsage().maxRSS of the `tagwarden plan` process at exit; polled: /proc VmHWM every 50 ms.\n');
@@ -126,15 +136,27 @@ export const scaleBenchmark: Benchmark = {
       table(['queued batches', 'redis keys', 'bytes/batch (MEMORY USAGE)', 'bytes/batch (used_memory delta)'], [[mem.batches, mem.keys, mem.bytesPerBatch, mem.usedMemoryDeltaPerBatch]]) +
         '\n',
     );
-    const peak = plan.peakRssMb ?? plan.polledPeakRssMb;
-    const targets: TargetCheck[] = [
-      {
+    const peakOf = (plan: Awaited<ReturnType<typeof planRun>>) => plan.peakRssMb ?? plan.polledPeakRssMb;
+    const first = runs[0];
+    const last = runs[runs.length - 1];
+    const targets: TargetCheck[] = [];
+    if (first) {
+      targets.push({
         benchmark: 'scale',
-        target: `peak RSS of plan over ${connections.toLocaleString('en-US')} connections < ${RSS_TARGET_MB} MB${ctx.quick ? ' (target is for 1,000,000)' : ''}`,
-        measured: `${peak} MB in ${plan.wallSeconds} s`,
-        met: peak < RSS_TARGET_MB && plan.scanned === connections,
-      },
-    ];
-    return { result: { plan, redis: mem }, targets };
+        target: `peak RSS of plan over ${first.connections.toLocaleString('en-US')} connections < ${RSS_TARGET_MB} MB${first.connections === 1_000_000 ? '' : ' (target is for 1,000,000)'}`,
+        measured: `${peakOf(first)} MB in ${first.wallSeconds} s`,
+        met: peakOf(first) < RSS_TARGET_MB && first.scanned === first.connections,
+      });
+    }
+    if (first && last && last !== first) {
+      const growth = ((peakOf(last) - peakOf(first)) * 1_000_000) / (last.connections - first.connections);
+      targets.push({
+        benchmark: 'scale',
+        target: `RSS growth < ${GROWTH_TARGET_MB} MB per further million connections`,
+        measured: `${growth.toFixed(1)} MB per million (${peakOf(first)} MB at ${first.connections.toLocaleString('en-US')}, ${peakOf(last)} MB at ${last.connections.toLocaleString('en-US')})`,
+        met: growth < GROWTH_TARGET_MB && last.scanned === last.connections,
+      });
+    }
+    return { result: { plans: runs, redis: mem }, targets };
   },
 };
