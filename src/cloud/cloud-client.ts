@@ -134,7 +134,8 @@ export function createCloudClient(options: CloudClientOptions, hooks: CloudHooks
     let failure: CloudFailure | undefined;
     let body: Record<string, unknown> | undefined;
     try {
-      const res = await send({ action: api, ...req });
+      const request = () => send({ action: api, ...req });
+      const res = await (hooks.slot ? hooks.slot(request) : request());
       body = asBag(res.body);
       if (!body) failure = { kind: 'transient', code: 'BadResponse', message: 'BadResponse: the response body was not a JSON object' };
       else if (body['Success'] === false) {

@@ -87,6 +87,12 @@ export interface CloudApi {
  * (metrics). Both are optional so the client works alone in tests and the CLI.
  */
 export interface CloudHooks {
+  /** Awaited before each request: the region's rate. */
   before?(api: ApiName, region: string): Promise<void>;
+  /**
+   * Wraps the HTTP request itself, once `before` has resolved: a process-wide concurrency slot is taken only when
+   * the region's rate allows the call, so calls waiting for a throttled region never hold every slot.
+   */
+  slot?<T>(send: () => Promise<T>): Promise<T>;
   after?(api: ApiName, region: string, outcome: { code: string; seconds: number; failure?: CloudFailure }): void;
 }

@@ -124,10 +124,15 @@ export function createCore(config: AppConfig, options: RuntimeOptions = {}): Cor
   });
   const auth: AuthState = { failing: false };
   const authListeners: Array<(failing: boolean) => void> = [];
+  // Take the region's rate first, then the process's concurrency slot (never hold a shared slot while waiting
+  // for a region); shutdown cancels a wait for the rate.
+  const limit = pLimit(config.concurrency);
+  const shutdown = new AbortController();
   const hooks: CloudHooks = {
     before: async (api, region) => {
-      await limiter.acquire(region, api);
+      await limiter.acquire(region, api, shutdown.signal);
     },
+    slot: (send) => limit(send),
     after: (api, region, outcome) => {
       metrics.apiRequests.inc({ api, region, code: codeLabel(outcome.code) });
       metrics.apiDuration.observe({ api }, outcome.seconds);
@@ -156,7 +161,6 @@ export function createCore(config: AppConfig, options: RuntimeOptions = {}): Cor
   const cloud = createCloudClient(cloudOptionsOf(config, options.credentials), hooks);
   const ledger = createLedger(redis, config.queuePrefix);
   let probe: NodeJS.Timeout | undefined;
-  const limit = pLimit(config.concurrency);
 
   return {
     config,
@@ -199,7 +203,6 @@ export function createCore(config: AppConfig, options: RuntimeOptions = {}): Cor
           ledger,
           logger,
           now,
-          limit,
           dryRun: config.dryRun,
           throttleDelayMs: Math.max(1_000, Math.round(config.quotaWindowMs / 60)),
           untagJobOptions: jobOptions.untag,
@@ -231,6 +234,7 @@ export function createCore(config: AppConfig, options: RuntimeOptions = {}): Cor
     },
     async close() {
       clearInterval(probe);
+      shutdown.abort(new Error('shutting down'));
       await Promise.all(queues().map((q) => q.close().catch(() => undefined)));
       await redis.quit().catch(() => redis.disconnect());
     },

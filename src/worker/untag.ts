@@ -1,6 +1,5 @@
 // The untag processor: one job = one UnTagResources call (plus follow-ups when resources were deleted).
 import { UnrecoverableError, Worker, type Job, type Queue } from 'bullmq';
-import type { LimitFunction } from 'p-limit';
 import { CloudError } from '../cloud/index.js';
 import type { CloudApi, CloudFailure } from '../cloud/types.js';
 import { LEAVING_STATUSES, isSystemTagKey } from '../model.js';
@@ -16,8 +15,6 @@ export interface UntagDeps {
   metrics: Metrics;
   ledger: Ledger;
   logger: Logger;
-  /** Bounds the API calls in flight in this process. */
-  limit: LimitFunction;
   /** Force every job into dry-run (TAGWARDEN_DRY_RUN). */
   dryRun: boolean;
   /** The region queue, to pause it for everyone after a throttling answer. */
@@ -52,7 +49,7 @@ class Attempt {
     this.calls += 1;
     const what = keys ? { tagKeys: keys, all: false } : { tagKeys: batch.tagKeys, all: batch.all };
     try {
-      const { requestId } = await deps.limit(() => deps.cloud.untagResources({ region: batch.region, resourceIds, ...what, clientToken }));
+      const { requestId } = await deps.cloud.untagResources({ region: batch.region, resourceIds, ...what, clientToken });
       this.requestIds.push(requestId);
     } catch (err) {
       const code = codeLabel(deps.classify(err).code);
@@ -69,7 +66,7 @@ class Attempt {
   async existing(ids: string[]): Promise<string[]> {
     const { batch, deps } = this;
     this.calls += ids.length;
-    const found = await Promise.all(ids.map((id) => deps.limit(() => deps.cloud.getPeerConnection(batch.region, id))));
+    const found = await Promise.all(ids.map((id) => deps.cloud.getPeerConnection(batch.region, id)));
     return ids.filter((_, i) => {
       const r = found[i];
       return r !== null && r !== undefined && r.region === batch.region && !LEAVING_STATUSES.has(r.attributes.status ?? '');
@@ -93,7 +90,7 @@ class Attempt {
       }
       return { tags, pages };
     };
-    return deps.limit(async () => {
+    return (async () => {
       if (keys) {
         const tags = new Map<string, string[]>(ids.map((id) => [id, []]));
         for (const key of keys) {
@@ -108,7 +105,7 @@ class Attempt {
           if (attempt >= READ_RESTARTS || deps.classify(err).kind === 'not-found') throw err;
         }
       }
-    });
+    })();
   }
 }
 

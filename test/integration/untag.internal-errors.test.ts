@@ -2,7 +2,6 @@
 // connection) is retried with backoff and logged with its real message, not failed for good as
 // "permanent, code Unknown". The oracle: the job's state and failedReason in Redis, and the emulator's state.
 import { Worker } from 'bullmq';
-import pLimit from 'p-limit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { classifyError } from '../../src/cloud/index.js';
 import { createEmulatorAdmin, startEmulator, type RunningEmulator } from '../../src/emulator/index.js';
@@ -40,7 +39,7 @@ describe('untag errors that are not the cloud\'s', () => {
     const connection = createRedis(REDIS_URL);
     const worker = new Worker(
       queue.name,
-      createUntagProcessor({ cloud: core.cloud, classify: classifyError, metrics: core.metrics, ledger, logger, limit: pLimit(2), dryRun: false, queueFor: () => queue, throttleDelayMs: 1000 }),
+      createUntagProcessor({ cloud: core.cloud, classify: classifyError, metrics: core.metrics, ledger, logger, dryRun: false, queueFor: () => queue, throttleDelayMs: 1000 }),
       { connection, prefix },
     );
     cleanups.push(async () => {
