@@ -1,11 +1,30 @@
 #!/usr/bin/env node
-// Thin CLI entry: builds the command tree and owns process.exit. Each command lives in cmd/commands/.
+// Thin CLI entry: builds the command tree and owns process.exit. Each command lives in cmd/commands/ and loads its
+// heavy modules only when it runs, so `--help` and `validate` start fast.
+import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
 import { commands } from './commands/index.js';
+import { guardPipes, say, writable } from './commands/shared.js';
+
+guardPipes();
+
+/** The package's own version (package.json sits two levels above dist/cmd/ and one above cmd/ under tsx). */
+function packageVersion(): string {
+  const require = createRequire(import.meta.url);
+  for (const candidate of ['../../package.json', '../package.json']) {
+    try {
+      const pkg = require(candidate) as { name?: string; version?: string };
+      if (pkg.name === 'tagwarden' && pkg.version) return pkg.version;
+    } catch {
+      // try the next layout
+    }
+  }
+  return 'unknown';
+}
 
 const program = new Command('tagwarden')
   .description('Enforces tag policies on Alibaba Cloud VPC peering connections')
-  .version('0.1.0')
+  .version(packageVersion())
   .showHelpAfterError()
   .exitOverride();
 for (const make of commands) program.addCommand(make());
@@ -13,10 +32,11 @@ for (const make of commands) program.addCommand(make());
 /**
  * Exits once what was written to stdout and stderr has reached the OS: writes to a pipe are asynchronous, and
  * process.exit() drops what is still queued (a `validate --json | jq` would read truncated JSON). Bounded, so a
- * reader that stopped reading cannot keep the process alive.
+ * reader that stopped reading cannot keep the process alive; a closed pipe is not waited for.
  */
 async function exitAfterFlush(code: number): Promise<never> {
-  const flushed = (stream: NodeJS.WriteStream) => new Promise<void>((resolve) => stream.write('', () => resolve()));
+  const flushed = (stream: NodeJS.WriteStream) =>
+    writable(stream) ? new Promise<void>((resolve) => stream.write('', () => resolve())) : Promise.resolve();
   const bound = new Promise<void>((resolve) => setTimeout(resolve, 5_000).unref());
   await Promise.race([Promise.all([flushed(process.stdout), flushed(process.stderr)]), bound]);
   process.exit(code);
@@ -27,8 +47,8 @@ try {
   // A command has finished (the daemon has drained or given up): leave now, even if jobs abandoned to
   // their locks still hold timers, so a pod never outlives its grace period.
   await exitAfterFlush(typeof process.exitCode === 'number' ? process.exitCode : 0);
-} catch (err) {
-  if (err instanceof CommanderError) await exitAfterFlush(err.exitCode);
-  process.stderr.write(`tagwarden: ${err instanceof Error ? err.message : String(err)}\n`);
+} catch (e) {
+  if (e instanceof CommanderError) await exitAfterFlush(e.exitCode);
+  say(e instanceof Error ? e.message : String(e));
   await exitAfterFlush(1);
 }

@@ -4,13 +4,9 @@ import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
-import { checkState, createEmulatorAdmin, startEmulator, expectedRemovals } from '../../src/emulator/index.js';
-import { formatFinding } from '../../src/policy/index.js';
-import { createRedis, deletePrefix } from '../../src/queue/index.js';
-import { runOnce } from '../../src/runtime/index.js';
-import { findOrStartRedis } from './local-redis.js';
+import type { RunningEmulator } from '../../src/emulator/index.js';
 import { printSummary } from './run.js';
-import { configOrExit, endProgress, progressLine } from './shared.js';
+import { cliLogger, configOrExit, createProgress, err, out } from './shared.js';
 
 const DEMO_KEYS = { accessKeyId: 'tagwarden-test', accessKeySecret: 'tagwarden-test-secret' };
 const DEMO_REGIONS = ['cn-hangzhou', 'cn-shanghai', 'cn-beijing'];
@@ -28,12 +24,17 @@ export function demoCommand(): Command {
     .option('--seed <n>', 'estate seed', '42')
     .option('--policies <dir>', 'policy directory')
     .action(async (opts: { connections: string; seed: string; policies?: string }) => {
+      const { checkState, createEmulatorAdmin, startEmulator, expectedRemovals } = await import('../../src/emulator/index.js');
+      const { formatFinding } = await import('../../src/policy/index.js');
+      const { createRedis, deletePrefix } = await import('../../src/queue/index.js');
+      const { runOnce } = await import('../../src/runtime/index.js');
+      const { findOrStartRedis } = await import('./local-redis.js');
       const redis = await findOrStartRedis();
-      let emulator: Awaited<ReturnType<typeof startEmulator>> | undefined;
+      let emulator: RunningEmulator | undefined;
       try {
         emulator = await startEmulator({ generate: { count: Number(opts.connections), seed: Number(opts.seed), regions: DEMO_REGIONS } });
         const admin = createEmulatorAdmin(emulator.url);
-        const config = configOrExit(
+        const config = await configOrExit(
           {
             redisUrl: redis.url,
             endpoint: emulator.url,
@@ -45,29 +46,31 @@ export function demoCommand(): Command {
           { ...process.env, TAGWARDEN_DRY_RUN: '' },
         );
         if (!config) return;
-        process.stdout.write(`emulator: ${emulator.url} with ${opts.connections} peering connections in ${DEMO_REGIONS.join(', ')}\n`);
-        process.stdout.write(`redis: ${redis.url.replace(/\/\/[^@]*@/, '//***@')}  policies: ${config.policiesDir}\n`);
+        out(`emulator: ${emulator.url} with ${opts.connections} peering connections in ${DEMO_REGIONS.join(', ')}\n`);
+        out(`redis: ${redis.url.replace(/\/\/[^@]*@/, '//***@')}  policies: ${config.policiesDir}\n`);
+        const progress = createProgress();
         const before = (await admin.getState()).resources;
         const now = new Date();
         const result = await runOnce(config, {
           policiesPaths: [config.policiesDir],
           credentials: DEMO_KEYS,
+          logger: await cliLogger(config),
           now: () => now,
-          onProgress: (p) => progressLine(`scans ${p.scansEnded}/${p.scans}  batches ${p.batchesEnded}/${p.batches}  tags removed ${p.removed}`),
+          onProgress: (p) => progress.update(`demo: scans ${p.scansEnded}/${p.scans}  batches ${p.batchesEnded}/${p.batches}  tags removed ${p.removed}`),
         });
-        endProgress();
-        for (const f of result.findings) process.stderr.write(`${formatFinding(f)}\n`);
+        progress.done();
+        for (const f of result.findings) err(`${formatFinding(f)}\n`);
         printSummary(result);
         const after = (await admin.getState()).resources;
         const check = checkState(before, after, expectedRemovals(before, result.policies, now));
         const stats = await admin.getStats();
-        process.stdout.write(
+        out(
           `\nverification: ${check.removed} targeted tags removed, ${check.untouched} other tags untouched, ` +
             `${check.notRemoved.length} targeted tags left, ${check.wronglyRemoved.length} tags wrongly removed\n` +
             `emulator recorded ${JSON.stringify(stats.byAction?.UnTagResources ?? stats)} UnTagResources calls\n`,
         );
-        for (const line of [...check.notRemoved.slice(0, 10), ...check.wronglyRemoved.slice(0, 10)]) process.stdout.write(`  ${line}\n`);
-        process.stdout.write(check.ok && !result.failed ? 'VERIFIED\n' : 'NOT VERIFIED\n');
+        for (const line of [...check.notRemoved.slice(0, 10), ...check.wronglyRemoved.slice(0, 10)]) out(`  ${line}\n`);
+        out(check.ok && !result.failed ? 'VERIFIED\n' : 'NOT VERIFIED\n');
         process.exitCode = check.ok && !result.failed ? 0 : 1;
       } finally {
         await emulator?.close();

@@ -3,14 +3,9 @@
 import { readFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { API_NAMES, type ApiName } from '../../src/model.js';
-import {
-  type EmulatorOptions,
-  type EmulatorStateDoc,
-  type FaultConfig,
-  startEmulator,
-  validateFaults,
-  validateWebhook,
-} from '../../src/emulator/index.js';
+import type { EmulatorOptions, EmulatorStateDoc, FaultConfig } from '../../src/emulator/index.js';
+import { validateFaults } from '../../src/emulator/faults.js';
+import { validateWebhook } from '../../src/emulator/webhook.js';
 
 function integer(name: string, min: number): (value: string) => number {
   return (value) => {
@@ -152,6 +147,7 @@ export function emulatorCommand(): Command {
         process.exitCode = 2;
         return;
       }
+      const { startEmulator } = await import('../../src/emulator/index.js');
       const emulator = await startEmulator(options);
       const count = options.generate?.count ?? 0;
       process.stdout.write(

@@ -1,51 +1,98 @@
 // `tagwarden jobs`: list, show and retry jobs (failed batches stay listed with their reason until retention ends).
+// Fails within seconds when Redis cannot be reached; results on stdout, messages on stderr.
 import { Command, Option } from 'commander';
-import { TagwardenError } from '../../src/errors.js';
-import { LISTABLE_STATES, createJobInspector, type JobInspector, type ListableState } from '../../src/queue/index.js';
-import { createCore } from '../../src/runtime/index.js';
-import { configOrExit, table } from './shared.js';
+import type { JobInspector, JobView } from '../../src/queue/index.js';
+import { configOrExit, out, redisReachable, say, table } from './shared.js';
+
+/** The states `jobs list --state` accepts (kept here so `--help` loads no queue code; checked against src/queue). */
+export const JOB_STATES = ['failed', 'completed', 'waiting', 'delayed', 'active'] as const;
 
 async function withInspector(run: (inspector: JobInspector) => Promise<void>): Promise<void> {
-  const config = configOrExit({});
+  const config = await configOrExit({}, process.env, { logLevel: 'warn' });
   if (!config) return;
-  const core = createCore(config);
+  if (!(await redisReachable(config.redisUrl))) return;
+  const { createJobInspector } = await import('../../src/queue/index.js');
+  const { createCore } = await import('../../src/runtime/index.js');
+  const { TagwardenError } = await import('../../src/errors.js');
+  const { cliLogger } = await import('./shared.js');
+  const core = createCore(config, { logger: await cliLogger(config) });
   try {
     await run(createJobInspector({ queues: core.queues(), secrets: config.secrets }));
-  } catch (err) {
-    if (!(err instanceof TagwardenError)) throw err;
-    process.stderr.write(`tagwarden: ${err.message}\n`);
+  } catch (e) {
+    if (!(e instanceof TagwardenError)) throw e;
+    say(e.message);
     process.exitCode = 1;
   } finally {
     await core.close();
   }
 }
 
+const dataOf = (v: JobView) => (typeof v.data === 'object' && v.data !== null ? (v.data as Record<string, unknown>) : {});
+
+/** `jobs show` for people: what the batch is, where it stands, why it failed, and what happened per resource. */
+export function renderJob(v: JobView): string {
+  const d = dataOf(v);
+  const ids = Array.isArray(d.resourceIds) ? (d.resourceIds as unknown[]).map(String) : [];
+  const keys = Array.isArray(d.tagKeys) ? (d.tagKeys as unknown[]).map(String) : [];
+  const lines = [
+    `job       ${v.id}`,
+    `queue     ${v.queue}`,
+    `state     ${v.state}   attempts ${v.attemptsMade}/${v.attempts}`,
+    `policy    ${String(d.policy ?? '-')}   region ${String(d.region ?? '-')}   run ${String(d.runId ?? '-')}`,
+    `source    ${String(d.source ?? '-')}${d.dryRun === true ? '   (dry-run)' : ''}${d.reason ? `   reason: ${JSON.stringify(d.reason)}` : ''}`,
+    `removes   ${d.all === true ? 'every tag (All=true)' : keys.map((k) => JSON.stringify(k)).join(', ') || '-'}`,
+    `from      ${ids.length} connection(s): ${ids.slice(0, 20).join(' ')}${ids.length > 20 ? ' ...' : ''}`,
+    `created   ${v.timestamps.created}   processed ${v.timestamps.processed ?? '-'}   finished ${v.timestamps.finished ?? '-'}`,
+  ];
+  if (v.failedReason) lines.push(`failed    ${v.failedReason}`);
+  const rv = v.returnvalue as { outcome?: string; removed?: number; resources?: Record<string, { outcome?: string; keys?: string[] }> } | null;
+  if (rv && typeof rv === 'object') {
+    lines.push(`outcome   ${String(rv.outcome ?? '-')}   tags removed ${String(rv.removed ?? 0)}`);
+    for (const [id, r] of Object.entries(rv.resources ?? {})) lines.push(`  ${id}  ${String(r.outcome ?? '')}${r.keys?.length ? `  ${r.keys.join(',')}` : ''}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
 export function jobsCommand(): Command {
   const jobs = new Command('jobs').description('inspect and retry queued, failed and finished jobs');
   jobs
     .command('list')
-    .description('list jobs in one state across every queue')
-    .addOption(new Option('--state <state>', 'job state').choices([...LISTABLE_STATES]).default('failed'))
+    .description('list jobs in one state across every queue, newest first')
+    .addOption(new Option('--state <state>', 'job state').choices([...JOB_STATES]).default('failed'))
+    .option('--policy <name>', 'only jobs of this policy ("api" for work from other systems)')
+    .option('--region <region>', 'only jobs in this region')
     .option('--limit <n>', 'at most this many', '50')
-    .option('--json', 'machine-readable output')
-    .action(async (opts: { state: ListableState; limit: string; json?: boolean }) =>
+    .option('--json', 'print one JSON document (an array of jobs)')
+    .action(async (opts: { state: (typeof JOB_STATES)[number]; policy?: string; region?: string; limit: string; json?: boolean }) =>
       withInspector(async (inspector) => {
-        const views = await inspector.list(opts.state, { limit: Number(opts.limit) });
-        if (opts.json) process.stdout.write(JSON.stringify(views, null, 2) + '\n');
+        const views = await inspector.list(opts.state, {
+          limit: Number(opts.limit),
+          ...(opts.policy !== undefined ? { policy: opts.policy } : {}),
+          ...(opts.region !== undefined ? { region: opts.region } : {}),
+        });
+        if (opts.json) out(`${JSON.stringify(views, null, 2)}\n`);
         else {
-          const rows = views.map((v) => [v.id, v.queue, v.state, `${v.attemptsMade}/${v.attempts}`, (v.failedReason ?? '').slice(0, 100)]);
-          process.stdout.write(table(['id', 'queue', 'state', 'attempts', 'reason'], rows) + '\n');
+          const rows = views.map((v) => {
+            const d = dataOf(v);
+            return [v.id, String(d.policy ?? '-'), String(d.region ?? '-'), v.state, `${v.attemptsMade}/${v.attempts}`, (v.failedReason ?? '').slice(0, 100)];
+          });
+          out(`${table(['id', 'policy', 'region', 'state', 'attempts', 'reason'], rows)}\n`);
         }
       }),
     );
   jobs
     .command('show <id>')
     .description('one job: state, attempts, failure reason and per-resource outcome')
-    .action(async (id: string) =>
+    .option('--json', 'print the job as one JSON document')
+    .action(async (id: string, opts: { json?: boolean }) =>
       withInspector(async (inspector) => {
         const view = await inspector.find(id);
-        if (!view) throw new TagwardenError('NOT_FOUND', `no job ${id} in any queue`);
-        process.stdout.write(JSON.stringify(view, null, 2) + '\n');
+        if (!view) {
+          say(`no job ${id} in any queue`);
+          process.exitCode = 1;
+          return;
+        }
+        out(opts.json ? `${JSON.stringify(view, null, 2)}\n` : renderJob(view));
       }),
     );
   jobs
@@ -54,7 +101,7 @@ export function jobsCommand(): Command {
     .action(async (id: string) =>
       withInspector(async (inspector) => {
         const view = await inspector.retry(id);
-        process.stdout.write(`retrying ${view.id} on ${view.queue}\n`);
+        out(`retrying ${view.id} on ${view.queue}\n`);
       }),
     );
   return jobs;

@@ -1,58 +1,138 @@
-// `tagwarden plan`: what a run would change, from read-only calls. Exit 0 nothing to change, 2 changes pending,
-// 3 a policy would be halted by its blast-radius cap, 1 error.
-import { Command } from 'commander';
-import { formatFinding } from '../../src/policy/index.js';
-import { planExitCode, planPolicies } from '../../src/runtime/index.js';
-import { configOrExit, endProgress, progressLine, table } from './shared.js';
+// `tagwarden plan`: what a run would change, from read-only calls, shown like `terraform plan`: per connection the
+// tags it loses with their values, a table per policy and region, and a totals line.
+// Exit 0 nothing to change, 2 changes pending, 3 a policy would be halted by its blast-radius cap, 1 error.
+import { Command, InvalidArgumentError, Option } from 'commander';
+import type { PlanReport, PlanResource, PlanRow } from '../../src/runtime/index.js';
+import { configOrExit, createProgress, err, out, plural, progressIntervalMs, say, table } from './shared.js';
+
+interface PlanFlags {
+  policies?: string;
+  policy?: string;
+  json?: boolean;
+  verbose?: boolean;
+  out?: string;
+  retries?: number;
+  failFast?: boolean;
+  progressInterval?: string;
+}
+
+/** `--retries <n>`: a non-negative integer. */
+export function retriesArg(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 100) throw new InvalidArgumentError('must be an integer from 0 to 100');
+  return n;
+}
+
+/** A tag key as shown: bare when plain printable ASCII, else quoted with control characters escaped. */
+export function shownKey(key: string): string {
+  return /^[\x21-\x7e]+$/.test(key) && !key.includes('"') ? key : JSON.stringify(key);
+}
+
+function describeResource(r: PlanResource, verbose: boolean): string[] {
+  const lines: string[] = [];
+  if (r.keys.length > 0) {
+    lines.push(`  ~ ${r.id}${r.all ? '  (every tag: UnTagResources All=true)' : ''}`);
+    for (const k of r.keys) lines.push(`      - ${shownKey(k)} = ${JSON.stringify(r.values[k] ?? '')}`);
+  } else {
+    lines.push(`  = ${r.id}`);
+  }
+  if (verbose) {
+    for (const k of r.kept ?? []) lines.push(`        ${shownKey(k)}  kept (keep rule or system tag)`);
+    if (r.exempt) {
+      for (const k of r.exempt.keys) lines.push(`        ${shownKey(k)}  exempt until ${r.exempt.until}`);
+    }
+  }
+  return lines;
+}
+
+function rowState(r: PlanRow): string {
+  if (r.overCap) return `HALT: ${r.tagsToRemove} tags > maxRemovalsPerRun ${r.maxRemovalsPerRun}`;
+  if (r.mode === 'dryRun' && r.tagsToRemove > 0) return 'dry-run: not applied';
+  return '';
+}
+
+/** The totals line: `Plan: 1,753 tags on 1,204 connections in 96 calls; 2 policies halted`. */
+export function totalsLine(report: PlanReport): string {
+  const t = report.totals;
+  const parts = [`Plan: ${plural(t.tags, 'tag')} on ${plural(t.connections, 'connection')} in ${plural(t.calls, 'call')}`];
+  if (t.halted > 0) parts.push(`${plural(t.halted, 'policy', 'policies')} halted`);
+  if (t.dryRun > 0) parts.push(`${plural(t.dryRun, 'dry-run policy', 'dry-run policies')} not applied`);
+  return parts.join('; ');
+}
+
+/** The human-readable plan. */
+export function renderPlan(report: PlanReport, verbose: boolean): string {
+  const lines: string[] = [];
+  for (const r of report.rows) {
+    const shown = r.resources ?? [];
+    if (shown.length === 0) continue;
+    lines.push(`${r.policy} in ${r.region} (${r.mode}${r.overCap ? ', HALTED: over its cap, nothing would be applied' : ''}):`);
+    for (const res of shown) lines.push(...describeResource(res, verbose));
+    lines.push('');
+  }
+  const rows = report.rows.map((r) => [r.policy, r.region, r.mode, r.scanned, r.violating, r.tagsToRemove, r.calls, r.floor, r.naiveCalls, rowState(r)]);
+  lines.push(
+    table(['policy', 'region', 'mode', 'connections scanned', 'connections violating', 'tags to remove', 'UnTag calls', 'UnTag floor', 'naive UnTag calls', ''], rows),
+    '',
+    totalsLine(report),
+  );
+  return `${lines.join('\n')}\n`;
+}
 
 export function planCommand(): Command {
   return new Command('plan')
-    .description('show, per policy and region, the tags a run would remove (read-only); exit 0 none, 2 pending, 3 a policy would halt, 1 error')
+    .description('show what a run would remove, per connection with values (read-only); exit 0 none, 2 pending, 3 a policy would halt, 1 error')
     .option('--policies <dir>', 'policy directory or file (TAGWARDEN_POLICIES_DIR)')
     .option('--policy <name>', 'only this policy')
-    .option('--json', 'machine-readable output')
-    .option('--verbose', 'list every resource with its keys')
-    .action(async (opts: { policies?: string; policy?: string; json?: boolean; verbose?: boolean }) => {
-      const config = configOrExit({ policiesDir: opts.policies });
+    .option('--json', 'print the plan as one JSON document')
+    .option('--verbose', 'also name the keys each connection keeps (keep rules, system tags) and the exempt ones')
+    .option('--out <file>', 'save the plan (batches and ClientTokens) for `run --once --plan FILE`')
+    .addOption(new Option('--retries <n>', 'retries of a failed page (default 3, or TAGWARDEN_RETRY_ATTEMPTS)').argParser(retriesArg))
+    .option('--fail-fast', 'no retries: fail at the first unreachable endpoint or failed page')
+    .option('--progress-interval <seconds>', 'when stderr is not a terminal, a progress line this often', '10')
+    .action(async (opts: PlanFlags) => {
+      const config = await configOrExit({ policiesDir: opts.policies }, process.env, { retryAttempts: 3, retryMaxMs: 10_000 });
       if (!config) return;
+      const { planExitCode, planPolicies } = await import('../../src/runtime/index.js');
+      const { formatFinding } = await import('../../src/policy/index.js');
+      const maxFailures = opts.failFast ? 0 : (opts.retries ?? config.retryAttempts);
+      const progress = createProgress({ intervalMs: progressIntervalMs(opts.progressInterval) ?? 10_000 });
       const report = await planPolicies(config, {
         policiesPaths: [config.policiesDir],
         ...(opts.policy ? { policy: opts.policy } : {}),
-        verbose: opts.verbose === true,
-        onProgress: (p) => progressLine(`${p.policy} ${p.region}: ${p.scanned} scanned`),
+        details: opts.json ? (opts.verbose ? 'verbose' : 'none') : opts.verbose ? 'verbose' : 'diff',
+        keepBatches: opts.out !== undefined,
+        retry: {
+          maxFailures,
+          onRetry: (r) => {
+            progress.update('');
+            const reason = r.error instanceof Error ? r.error.message : String(r.error);
+            say(`read failed (${reason.slice(0, 200)}); retry ${r.failures}/${r.maxFailures} in ${(r.delayMs / 1000).toFixed(1)}s`);
+          },
+        },
+        onProgress: (p) => progress.update(`plan: ${p.policy} ${p.region}: ${p.scanned.toLocaleString('en-US')} scanned (${p.regionsDone}/${p.regions} policy regions done)`),
+      }).catch((e: unknown) => {
+        progress.done();
+        throw e;
       });
-      endProgress();
-      for (const f of report.findings) process.stderr.write(`${formatFinding(f)}\n`);
+      progress.done();
+      for (const f of report.findings) err(`${formatFinding(f)}\n`);
       if (opts.policy && report.rows.length === 0) {
-        process.stderr.write(`tagwarden: no valid policy named ${opts.policy}\n`);
+        say(`no valid policy named ${opts.policy}`);
         process.exitCode = 1;
         return;
       }
-      if (opts.json) {
-        process.stdout.write(JSON.stringify(report, null, 2) + '\n');
-      } else {
-        const rows = report.rows.map((r) => [
-          r.policy,
-          r.region,
-          r.mode,
-          r.scanned,
-          r.violating,
-          r.tagsToRemove,
-          r.calls,
-          r.floor,
-          r.naiveCalls,
-          r.overCap ? 'OVER CAP: would halt' : '',
-        ]);
-        process.stdout.write(table(['policy', 'region', 'mode', 'scanned', 'violating', 'tags', 'calls', 'floor', 'naive calls', ''], rows) + '\n');
-        if (opts.verbose) {
-          for (const r of report.rows) {
-            for (const res of r.resources ?? []) {
-              process.stdout.write(`${r.policy}\t${r.region}\t${res.id}\t${res.all ? '(all tags) ' : ''}${res.keys.join(',')}\n`);
-            }
-          }
-        }
+      if (opts.out !== undefined) {
+        const { savePlan } = await import('../../src/runtime/index.js');
+        await savePlan(opts.out, report, config);
+        say(`plan saved to ${opts.out}: apply exactly it with \`tagwarden run --once --plan ${opts.out}\``);
       }
-      if (report.halted) process.stderr.write('tagwarden: a policy would be halted by its maxRemovalsPerRun cap (exit 3)\n');
+      if (opts.json) {
+        out(`${JSON.stringify({ ...report, rows: report.rows.map(({ batches: _batches, ...r }) => r) }, null, 2)}\n`);
+      } else {
+        out(renderPlan(report, opts.verbose === true));
+      }
+      if (report.halted) say('a policy would be halted by its maxRemovalsPerRun cap (exit 3)');
       process.exitCode = planExitCode(report);
     });
 }

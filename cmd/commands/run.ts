@@ -1,29 +1,62 @@
-// `tagwarden run`: the daemon, or with --once a single pass that waits for every batch and prints a summary.
+// `tagwarden run`: the daemon, or with --once a single pass that waits for every batch and prints a summary
+// (results on stdout; logs, findings and progress on stderr), or with --once --plan FILE exactly a saved plan.
 import { Command, Option } from 'commander';
-import { runOnce, startDaemon } from '../../src/runtime/index.js';
-import { formatFinding } from '../../src/policy/index.js';
-import { configOrExit, endProgress, progressLine, table } from './shared.js';
-import type { OnceResult } from '../../src/runtime/index.js';
+import type { ApplyResult, OnceResult } from '../../src/runtime/index.js';
+import type { PolicyRunSummary } from '../../src/queue/index.js';
+import { retriesArg } from './plan.js';
+import { cliLogger, configOrExit, createProgress, err, out, progressIntervalMs, redisReachable, say, table } from './shared.js';
 
-/** Prints the per-policy summary of a run. */
-export function printSummary(result: OnceResult, out: NodeJS.WritableStream = process.stdout): void {
-  const rows = result.summary.map((s) => [
+/** The summary table's columns: one meaning per name, the unit in the header. */
+export const SUMMARY_HEADERS = [
+  'policy',
+  'connections scanned',
+  'connections violating',
+  'tags planned',
+  'tags removed',
+  'batches',
+  'API calls (reads + UnTag)',
+  'IDs not found',
+  'batches failed',
+  'batches dry-run',
+  '',
+];
+
+function summaryRows(summary: readonly PolicyRunSummary[]): Array<Array<string | number>> {
+  return summary.map((s) => [
     s.policy,
     s.scanned,
     s.violating,
     s.tagsPlanned,
     s.removed,
+    s.batches,
     s.calls,
     s.notFound,
     s.failed,
     s.dryRun,
     s.halted ? 'HALTED' : s.skipped ? 'SKIPPED (previous run pending)' : '',
   ]);
-  out.write(`run ${result.runId}\n`);
-  out.write(
-    table(['policy', 'scanned', 'violating', 'planned', 'removed', 'calls', 'not found', 'failed', 'dry-run', ''], rows) + '\n',
-  );
-  if (result.timedOut) out.write('timed out before every batch ended\n');
+}
+
+/** Prints the per-policy summary of a run. */
+export function printSummary(result: Pick<OnceResult, 'runId' | 'summary' | 'timedOut'>, write: (text: string) => void = out): void {
+  write(`run ${result.runId}\n`);
+  write(`${table(SUMMARY_HEADERS, summaryRows(result.summary))}\n`);
+  if (result.timedOut) write('timed out before every batch ended\n');
+}
+
+interface RunFlags {
+  policies?: string;
+  dryRun?: boolean;
+  once?: boolean;
+  plan?: string;
+  maxPlanAge?: number;
+  policy?: string;
+  json?: boolean;
+  port?: string;
+  timeout?: number;
+  retries?: number;
+  failFast?: boolean;
+  progressInterval?: string;
 }
 
 export function runCommand(): Command {
@@ -32,54 +65,111 @@ export function runCommand(): Command {
     .option('--policies <dir>', 'policy directory or file (TAGWARDEN_POLICIES_DIR)')
     .option('--dry-run', 'never call UnTagResources; plan, log and count only (TAGWARDEN_DRY_RUN)')
     .option('--once', 'scan every policy once, wait for every batch, print a summary; exit 1 if any batch failed, 3 if a policy was halted')
+    .option('--plan <file>', 'with --once: apply exactly this saved plan (`tagwarden plan --out FILE`), no new scan')
+    .addOption(new Option('--max-plan-age <minutes>', 'with --plan: refuse a plan older than this').argParser(Number).default(60))
     .option('--policy <name>', 'with --once: only this policy')
-    .option('--json', 'with --once: print the summary as JSON')
+    .option('--json', 'with --once: print the summary as one JSON document')
     .option('--port <port>', 'HTTP port (TAGWARDEN_HTTP_PORT)')
     .addOption(new Option('--timeout <seconds>', 'with --once: give up waiting after this long').argParser(Number))
-    .action(async (opts: { policies?: string; dryRun?: boolean; once?: boolean; policy?: string; json?: boolean; port?: string; timeout?: number }) => {
-      const config = configOrExit({ policiesDir: opts.policies, dryRun: opts.dryRun, httpPort: opts.port });
+    .addOption(new Option('--retries <n>', 'with --once: attempts after the first for a failed call (default 3, or TAGWARDEN_RETRY_ATTEMPTS)').argParser(retriesArg))
+    .option('--fail-fast', 'with --once: no retries; a failed call fails its batch or scan at once')
+    .option('--progress-interval <seconds>', 'with --once, when stderr is not a terminal: a progress line this often', '10')
+    .action(async (opts: RunFlags) => {
+      if (!opts.once) {
+        if (opts.plan !== undefined) {
+          say('--plan applies a saved plan once: use it with --once');
+          process.exitCode = 1;
+          return;
+        }
+        return daemon(opts);
+      }
+      const retries = opts.failFast ? 0 : opts.retries;
+      const config = await configOrExit(
+        { policiesDir: opts.policies, dryRun: opts.dryRun, httpPort: opts.port, ...(retries !== undefined ? { retryAttempts: retries + 1 } : {}) },
+        process.env,
+        // A one-shot command gives up sooner than the daemon, and logs only warnings unless asked.
+        { retryAttempts: 4, retryMaxMs: 10_000, logLevel: 'warn' },
+      );
       if (!config) return;
-      if (opts.once) {
-        const result = await runOnce(config, {
-          policiesPaths: [config.policiesDir],
-          ...(opts.policy ? { policy: opts.policy } : {}),
-          ...(opts.timeout ? { timeoutMs: opts.timeout * 1000 } : {}),
-          onProgress: (p) => progressLine(`scans ${p.scansEnded}/${p.scans}  batches ${p.batchesEnded}/${p.batches}  tags removed ${p.removed}`),
-        });
-        endProgress();
-        for (const f of result.findings) process.stderr.write(`${formatFinding(f)}\n`);
-        if (opts.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
-        else printSummary(result);
-        // A halt is not success: 3, as plan's exit code for a halt; a failure (1) wins.
-        if (result.halted) process.stderr.write('tagwarden: a policy was halted by its maxRemovalsPerRun cap; nothing of it was enqueued\n');
-        process.exitCode = result.failed ? 1 : result.halted ? 3 : 0;
+      if (!(await redisReachable(config.redisUrl))) return;
+      const logger = await cliLogger(config);
+      const runtime = await import('../../src/runtime/index.js');
+      const progress = createProgress({ intervalMs: progressIntervalMs(opts.progressInterval) ?? 10_000 });
+      if (opts.plan !== undefined) {
+        let result: ApplyResult;
+        try {
+          const plan = await runtime.readSavedPlan(opts.plan);
+          result = await runtime.applySavedPlan(config, plan, {
+            policiesPaths: [config.policiesDir],
+            logger,
+            maxAgeMs: (opts.maxPlanAge ?? 60) * 60_000,
+            ...(opts.timeout ? { timeoutMs: opts.timeout * 1000 } : {}),
+            onProgress: (p) => progress.update(`run --plan: batches ${p.batchesEnded}/${p.batches}  tags removed ${p.removed}`),
+          });
+        } catch (e) {
+          progress.done();
+          const { TagwardenError } = await import('../../src/errors.js');
+          if (!(e instanceof TagwardenError)) throw e;
+          say(e.message);
+          process.exitCode = 1;
+          return;
+        }
+        progress.done();
+        if (opts.json) out(`${JSON.stringify(result, null, 2)}\n`);
+        else {
+          printSummary({ runId: result.runId, summary: result.summary, timedOut: result.timedOut });
+          out(`applied saved plan ${opts.plan}: ${result.batches} batches (${result.added} new to the queues)\n`);
+        }
+        process.exitCode = result.failed ? 1 : 0;
         return;
       }
-      const daemon = await startDaemon(config);
-      await new Promise<void>((resolve) => {
-        let signals = 0;
-        const onSignal = (signal: NodeJS.Signals) => {
-          signals += 1;
-          if (signals > 1) {
-            // Second signal: leave now. In-flight jobs keep their locks and another replica finishes them.
-            process.stderr.write(`tagwarden: ${signal} again, exiting at once\n`);
-            process.exit(130);
-          }
-          daemon.close().then(
-            ({ drained }) => {
-              process.exitCode = 0;
-              if (!drained) process.stderr.write('tagwarden: drain timed out; unfinished jobs will be picked up by another replica\n');
-              resolve();
-            },
-            (err: unknown) => {
-              process.stderr.write(`tagwarden: shutdown error: ${err instanceof Error ? err.message : String(err)}\n`);
-              process.exitCode = 1;
-              resolve();
-            },
-          );
-        };
-        process.on('SIGTERM', onSignal);
-        process.on('SIGINT', onSignal);
-      });
+      const { formatFinding } = await import('../../src/policy/index.js');
+      const result = await runtime
+        .runOnce(config, {
+          policiesPaths: [config.policiesDir],
+          logger,
+          ...(opts.policy ? { policy: opts.policy } : {}),
+          ...(opts.timeout ? { timeoutMs: opts.timeout * 1000 } : {}),
+          onProgress: (p) => progress.update(`run --once: scans ${p.scansEnded}/${p.scans}  batches ${p.batchesEnded}/${p.batches}  tags removed ${p.removed}`),
+        })
+        .finally(() => progress.done());
+      for (const f of result.findings) err(`${formatFinding(f)}\n`);
+      if (opts.json) out(`${JSON.stringify(result, null, 2)}\n`);
+      else printSummary(result);
+      // A halt is not success: 3, as plan's exit code for a halt; a failure (1) wins.
+      if (result.halted) say('a policy was halted by its maxRemovalsPerRun cap; nothing of it was enqueued');
+      process.exitCode = result.failed ? 1 : result.halted ? 3 : 0;
     });
+}
+
+async function daemon(opts: RunFlags): Promise<void> {
+  const config = await configOrExit({ policiesDir: opts.policies, dryRun: opts.dryRun, httpPort: opts.port });
+  if (!config) return;
+  const { startDaemon } = await import('../../src/runtime/index.js');
+  const running = await startDaemon(config);
+  await new Promise<void>((resolve) => {
+    let signals = 0;
+    const onSignal = (signal: NodeJS.Signals) => {
+      signals += 1;
+      if (signals > 1) {
+        // Second signal: leave now. In-flight jobs keep their locks and another replica finishes them.
+        say(`${signal} again, exiting at once`);
+        process.exit(130);
+      }
+      running.close().then(
+        ({ drained }) => {
+          process.exitCode = 0;
+          if (!drained) say('drain timed out; unfinished jobs will be picked up by another replica');
+          resolve();
+        },
+        (e: unknown) => {
+          say(`shutdown error: ${e instanceof Error ? e.message : String(e)}`);
+          process.exitCode = 1;
+          resolve();
+        },
+      );
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
 }

@@ -1,18 +1,222 @@
-// Helpers the commands share: config from env + flags, printing errors, signal handling.
-import { loadConfig, type AppConfig, type AppConfigInput } from '../../src/config/index.js';
-import { TagwardenError } from '../../src/errors.js';
+// Helpers the commands share: config from env + flags, output that a script can trust (results on stdout, logs and
+// progress on stderr, quiet on a closed pipe), a fast Redis reachability check, tables.
+// Imports nothing heavy at load time: `--help` and `validate` must start fast, so heavy modules load in actions.
+import type { AppConfig, AppConfigInput } from '../../src/config/index.js';
+import type { Logger } from '../../src/logging/index.js';
 
-/** Loads the config (flags win over the environment); prints every problem and returns undefined when invalid. */
-export function configOrExit(overrides: Partial<AppConfigInput>, env: NodeJS.ProcessEnv = process.env): AppConfig | undefined {
+/** Writes results to stdout; nothing once the reader has gone (EPIPE). */
+export function out(text: string): void {
+  if (!closed(process.stdout)) process.stdout.write(text);
+}
+
+/** Writes a message line to stderr (`tagwarden: ...`); nothing once stderr is closed. */
+export function say(text: string): void {
+  if (!closed(process.stderr)) process.stderr.write(`tagwarden: ${text}\n`);
+}
+
+/** Writes raw text to stderr. */
+export function err(text: string): void {
+  if (!closed(process.stderr)) process.stderr.write(text);
+}
+
+const closedStreams = new WeakSet<NodeJS.WriteStream>();
+
+function closed(stream: NodeJS.WriteStream): boolean {
+  return closedStreams.has(stream) || stream.destroyed;
+}
+
+/**
+ * A reader that closes the pipe (`| head -1`) ends the output quietly: EPIPE marks the stream closed, later
+ * writes are dropped, and the command finishes and exits with the code it would have had.
+ */
+export function guardPipes(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED' || e.code === 'ECONNRESET') {
+        closedStreams.add(stream);
+        return;
+      }
+      throw e;
+    });
+  }
+}
+
+/** True when the stream can still be flushed. */
+export function writable(stream: NodeJS.WriteStream): boolean {
+  return !closed(stream);
+}
+
+/** Extra TAGWARDEN_* names that are read outside src/config (none today); kept here so the warning stays exact. */
+const OTHER_TAGWARDEN_ENV: readonly string[] = [];
+
+/**
+ * Loads the config (flags win over the environment); prints every problem and returns undefined when invalid.
+ * Warns about TAGWARDEN_* variables no setting reads, with the nearest known name.
+ * `cliDefaults` apply where neither a flag nor the environment sets a value (e.g. a quieter log level).
+ */
+export async function configOrExit(
+  overrides: Partial<AppConfigInput>,
+  env: NodeJS.ProcessEnv = process.env,
+  cliDefaults: Partial<AppConfigInput> = {},
+): Promise<AppConfig | undefined> {
+  const { CONFIG_ENV_NAMES, loadConfig, envNameOf } = await import('../../src/config/index.js');
+  const { TagwardenError } = await import('../../src/errors.js');
+  warnUnknownEnv(env, [...CONFIG_ENV_NAMES, ...OTHER_TAGWARDEN_ENV]);
+  const defaults = Object.fromEntries(
+    Object.entries(cliDefaults).filter(([key, v]) => {
+      const name = envNameOf(key);
+      return v !== undefined && (name === undefined || env[name] === undefined || env[name] === '');
+    }),
+  );
   try {
-    return loadConfig(env, Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)));
-  } catch (err) {
-    if (err instanceof TagwardenError && err.code === 'CONFIG_INVALID') {
-      process.stderr.write(`tagwarden: ${err.message}\n`);
+    return loadConfig(env, { ...defaults, ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) });
+  } catch (e) {
+    if (e instanceof TagwardenError && e.code === 'CONFIG_INVALID') {
+      say(e.message);
       process.exitCode = 1;
       return undefined;
     }
-    throw err;
+    throw e;
+  }
+}
+
+/** Warns once per unknown TAGWARDEN_* variable, naming the known variable it most likely meant. */
+export function warnUnknownEnv(env: NodeJS.ProcessEnv, known: readonly string[]): void {
+  const names = new Set(known);
+  for (const name of Object.keys(env).sort()) {
+    if (!name.startsWith('TAGWARDEN_') || names.has(name)) continue;
+    const guess = nearest(name, known);
+    say(`warning: ${name} is not a tagwarden setting and is ignored${guess ? `; did you mean ${guess}?` : ''}`);
+  }
+}
+
+function nearest(name: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of known) {
+    const d = distance(name, candidate);
+    if (d < bestDistance) {
+      bestDistance = d;
+      best = candidate;
+    }
+  }
+  // Close enough to be a typo: a few edits, relative to the part after the prefix.
+  return best !== undefined && bestDistance <= Math.max(2, Math.floor((name.length - 'TAGWARDEN_'.length) / 3)) ? best : undefined;
+}
+
+/** Levenshtein distance, bounded inputs (environment variable names). */
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0] ?? 0;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = row[j] ?? 0;
+      row[j] = Math.min((row[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return row[b.length] ?? 0;
+}
+
+/** The CLI's logger: JSON lines on stderr (stdout is for results), redacted like the daemon's. */
+export async function cliLogger(config: AppConfig): Promise<Logger> {
+  const { createLogger } = await import('../../src/logging/index.js');
+  return createLogger({ level: config.logLevel, secrets: config.secrets, stream: process.stderr, base: { service: 'tagwarden' } });
+}
+
+/** A Redis URL as it may be shown: user kept, password removed, and whether one was removed. */
+export function shownRedisUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    const hidden = u.password !== '';
+    u.password = '';
+    const shown = u.toString().replace(/\/$/, '').replace(/\/\/@/, '//');
+    return hidden ? `${shown} (password hidden)` : shown;
+  } catch {
+    return 'the configured REDIS_URL';
+  }
+}
+
+/**
+ * Checks within a few seconds that Redis answers; otherwise prints `cannot reach Redis at URL (password hidden)`
+ * with the reason and sets exit code 1. Commands call it before they open their long-lived connections, which
+ * would otherwise wait for Redis forever.
+ */
+export async function redisReachable(url: string, timeoutMs = 3_000): Promise<boolean> {
+  const started = Date.now();
+  let problem = '';
+  for (;;) {
+    problem = await tcpProblem(url, Math.min(2_000, timeoutMs));
+    if (!problem) problem = await redisProblem(url, Math.min(2_000, timeoutMs));
+    if (!problem) return true;
+    if (/NOAUTH|WRONGPASS|invalid password|invalid username|ENOTFOUND/i.test(problem)) break;
+    if (Date.now() - started + 500 > timeoutMs) break;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  const { redactString } = await import('../../src/logging/index.js');
+  const password = passwordOf(url);
+  say(`cannot reach Redis at ${shownRedisUrl(url)}: ${redactString(problem, password ? [password] : [])}`);
+  process.exitCode = 1;
+  return false;
+}
+
+/** Why a TCP connection to the URL's host and port fails (ECONNREFUSED, ENOTFOUND, a timeout), or ''. */
+async function tcpProblem(url: string, timeoutMs: number): Promise<string> {
+  let host = '127.0.0.1';
+  let port = 6379;
+  try {
+    const u = new URL(url);
+    host = u.hostname.replace(/^\[|\]$/g, '') || host;
+    port = u.port ? Number(u.port) : port;
+  } catch {
+    return 'REDIS_URL is not a URL';
+  }
+  const { connect } = await import('node:net');
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve(`connect timed out after ${timeoutMs} ms (${host}:${port})`);
+    }, timeoutMs);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve('');
+    });
+    socket.once('error', (e: Error) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(e.message);
+    });
+  });
+}
+
+/** Why Redis itself refuses (a wrong password, TLS, not Redis), or ''. */
+async function redisProblem(url: string, timeoutMs: number): Promise<string> {
+  const { Redis } = await import('ioredis');
+  let socketError = '';
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, connectTimeout: timeoutMs, retryStrategy: () => null });
+  redis.on('error', (e: Error) => {
+    socketError = e.message;
+  });
+  try {
+    await redis.connect();
+    await redis.ping();
+    return '';
+  } catch (e) {
+    return socketError || (e instanceof Error ? e.message : String(e));
+  } finally {
+    redis.disconnect();
+  }
+}
+
+function passwordOf(url: string): string | undefined {
+  try {
+    const p = decodeURIComponent(new URL(url).password);
+    return p || undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -21,18 +225,60 @@ export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, ...value.split(',').map((v) => v.trim()).filter(Boolean)];
 }
 
-/** A single line of progress on a terminal (stderr), nothing when piped. */
-export function progressLine(text: string): void {
-  if (process.stderr.isTTY) process.stderr.write(`\r\x1b[2K${text}`);
+export interface Progress {
+  /** The current state; shown live on a terminal, at most every `intervalMs` otherwise. */
+  update(text: string): void;
+  /** Clears the live line (terminal) or prints the last state (otherwise, when something was shown). */
+  done(): void;
 }
 
-export function endProgress(): void {
-  if (process.stderr.isTTY) process.stderr.write('\r\x1b[2K');
+/**
+ * Progress on stderr: a live line on a terminal, a periodic line otherwise (logs, CI), never on stdout.
+ */
+export function createProgress(options: { intervalMs?: number; tty?: boolean } = {}): Progress {
+  const tty = options.tty ?? process.stderr.isTTY === true;
+  const intervalMs = options.intervalMs ?? 10_000;
+  const started = Date.now();
+  let lastShown = started;
+  let last = '';
+  let shown = false;
+  const elapsed = () => `${Math.round((Date.now() - started) / 1000)}s`;
+  return {
+    update(text) {
+      last = text;
+      if (tty) {
+        err(`\r\x1b[2K${text}`);
+        shown = true;
+      } else if (Date.now() - lastShown >= intervalMs) {
+        lastShown = Date.now();
+        shown = true;
+        err(`progress (${elapsed()}): ${text}\n`);
+      }
+    },
+    done() {
+      if (tty && shown) err('\r\x1b[2K');
+      else if (!tty && shown && last) err(`progress (${elapsed()}): ${last}\n`);
+    },
+  };
 }
 
-/** Renders rows as an aligned text table. */
+/** Parses `--progress-interval <seconds>`. */
+export function progressIntervalMs(seconds: string | undefined): number | undefined {
+  if (seconds === undefined) return undefined;
+  const n = Number(seconds);
+  return Number.isFinite(n) && n >= 0 ? n * 1000 : undefined;
+}
+
+/** Renders rows as an aligned text table: the first column left-aligned, the others right-aligned. */
 export function table(headers: string[], rows: Array<Array<string | number>>): string {
   const cells = [headers, ...rows.map((r) => r.map(String))];
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
-  return cells.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ')).join('\n');
+  return cells
+    .map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ').trimEnd())
+    .join('\n');
+}
+
+/** `n word(s)`, with thousands separators. */
+export function plural(n: number, word: string, many = `${word}s`): string {
+  return `${n.toLocaleString('en-US')} ${n === 1 ? word : many}`;
 }

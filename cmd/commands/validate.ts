@@ -1,8 +1,8 @@
 // `tagwarden validate PATH...`: checks policy files (YAML syntax, schema, meaning) and reports every finding.
+// Loads the policy modules only when it runs, so it starts fast.
 import { Command, Option } from 'commander';
-import { compilePolicies, discoveryPlan, formatFinding, policyJsonSchema } from '../../src/policy/index.js';
 import type { CompiledPolicy, PolicyFinding } from '../../src/policy/index.js';
-import { readPolicySources } from '../../src/policy-files/index.js';
+import { out, say } from './shared.js';
 
 interface ValidateOptions {
   json?: boolean;
@@ -32,6 +32,8 @@ export interface ValidateReport {
 
 /** Validates the policies under `paths` at `now`; pure apart from reading the files. */
 export async function validatePaths(paths: readonly string[], now: Date): Promise<ValidateReport> {
+  const { compilePolicies, discoveryPlan } = await import('../../src/policy/index.js');
+  const { readPolicySources } = await import('../../src/policy-files/index.js');
   const read = await readPolicySources(paths);
   const compiled = compilePolicies(read.sources, now);
   const findings = [...read.findings, ...compiled.findings];
@@ -65,24 +67,25 @@ export function validateCommand(): Command {
     .option('--print-schema', 'print the JSON Schema of a TagPolicy document (policies/tagpolicy.schema.json) and exit')
     .addOption(new Option('--now <time>', 'judge exemption expiry at this ISO 8601 time instead of now').hideHelp())
     .action(async (paths: string[], options: ValidateOptions) => {
+      const { formatFinding, policyJsonSchema } = await import('../../src/policy/index.js');
       if (options.printSchema) {
-        process.stdout.write(`${JSON.stringify(policyJsonSchema(), null, 2)}\n`);
+        out(`${JSON.stringify(policyJsonSchema(), null, 2)}\n`);
         return;
       }
       if (paths.length === 0) {
-        process.stderr.write('tagwarden validate: give at least one policy file or directory\n');
+        say('validate: give at least one policy file or directory');
         process.exitCode = 1;
         return;
       }
       const now = options.now === undefined ? new Date() : new Date(options.now);
       if (Number.isNaN(now.getTime())) {
-        process.stderr.write('tagwarden validate: --now is not a valid time\n');
+        say('validate: --now is not a valid time');
         process.exitCode = 1;
         return;
       }
       const report = await validatePaths(paths, now);
       if (options.json) {
-        process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+        out(`${JSON.stringify(report, null, 2)}\n`);
       } else {
         const lines = report.findings.map(formatFinding);
         for (const p of report.policies) {
@@ -91,7 +94,7 @@ export function validateCommand(): Command {
         const { files, policies, errors, warnings } = report.summary;
         const valid = policies === 1 ? '1 valid policy' : `${policies} valid policies`;
         lines.push(`${valid} in ${plural(files, 'file')}: ${plural(errors, 'error')}, ${plural(warnings, 'warning')}`);
-        process.stdout.write(`${lines.join('\n')}\n`);
+        out(`${lines.join('\n')}\n`);
       }
       process.exitCode = report.valid ? 0 : 1;
     });

@@ -131,6 +131,11 @@ const ENV_NAMES: Record<Exclude<keyof AppConfigInput, 'quotas'>, string> = {
   logLevel: 'TAGWARDEN_LOG_LEVEL',
 };
 
+/** The environment variable of a setting (`retryAttempts` -> `TAGWARDEN_RETRY_ATTEMPTS`), if it has one. */
+export function envNameOf(key: string): string | undefined {
+  return key in ENV_NAMES ? ENV_NAMES[key as keyof typeof ENV_NAMES] : undefined;
+}
+
 /** Environment variable names, for documentation and the deploy checks. */
 export const CONFIG_ENV_NAMES: readonly string[] = [
   ...Object.values(ENV_NAMES),

@@ -10,6 +10,8 @@ export interface PageRetry {
   /** Consecutive failed pages before the scan gives up (and the job's own retry takes over). */
   maxFailures: number;
   backoff(failures: number): number;
+  /** Told before each pause: which retry of how many, how long, and why (the CLI shows it on stderr). */
+  onRetry?: (retry: { failures: number; maxFailures: number; delayMs: number; error: unknown }) => void;
 }
 
 /**
@@ -31,7 +33,9 @@ export async function* resumable<T>(open: (startToken?: string) => AsyncIterable
       const kind = retry.classify(err).kind;
       failures += 1;
       if ((kind !== 'transient' && kind !== 'throttled') || failures > retry.maxFailures) throw err;
-      await new Promise((resolve) => setTimeout(resolve, retry.backoff(failures)));
+      const delayMs = retry.backoff(failures);
+      retry.onRetry?.({ failures, maxFailures: retry.maxFailures, delayMs, error: err });
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
     }
   }
 }

@@ -11,7 +11,7 @@ export {
   type ScanJob,
   type UntagRequest,
 } from './payloads.js';
-export { createProducer, type Producer, type ProducerOptions, type EnqueueResult } from './producer.js';
+export { createProducer, parseUntagRequest, untagJobsOf, type Producer, type ProducerOptions, type EnqueueResult } from './producer.js';
 export { createLedger, type Ledger, type PolicyRunSummary, type BatchEnd, type ScanCounts, type ScanSummary } from './ledger.js';
 export { createScanLease, type LeaseHolder, type ScanLease } from './scan-lease.js';
 export { cachedScript, connectionErrorReporter, createRedis, deletePrefix, errorFields, reportErrors, type ErrorEmitter, type RedisConnectionOptions } from './redis.js';

@@ -29,7 +29,7 @@ export interface JobInspector {
   /** The job with this ID in any of the queues, or null. */
   find(id: string): Promise<JobView | null>;
   /** Jobs in one state across every queue, newest first, at most `limit` (default 50, max 1000). */
-  list(state: ListableState, options?: { limit?: number }): Promise<JobView[]>;
+  list(state: ListableState, options?: { limit?: number; policy?: string; region?: string }): Promise<JobView[]>;
   /**
    * Moves a failed job back to waiting. Throws NOT_FOUND when no queue holds it and CONFLICT when it
    * is not failed.
@@ -69,8 +69,15 @@ export function createJobInspector(options: { queues: readonly Queue[]; secrets?
 
     async list(state, listOptions = {}) {
       const limit = Math.max(1, Math.min(MAX_LIST, Math.floor(listOptions.limit ?? 50)));
-      const perQueue = await Promise.all(queues.map((queue) => queue.getJobs(JOB_TYPES[state], 0, limit - 1, false)));
-      const jobs = perQueue.flat().filter((job): job is Job => Boolean(job));
+      const { policy, region } = listOptions;
+      const filtered = policy !== undefined || region !== undefined;
+      // With a filter, read up to the list cap per queue so `limit` counts matching jobs.
+      const perQueue = await Promise.all(queues.map((queue) => queue.getJobs(JOB_TYPES[state], 0, (filtered ? MAX_LIST : limit) - 1, false)));
+      const matches = (job: Job) => {
+        const data = (job.data ?? {}) as { policy?: unknown; region?: unknown };
+        return (policy === undefined || data.policy === policy) && (region === undefined || data.region === region);
+      };
+      const jobs = perQueue.flat().filter((job): job is Job => Boolean(job) && matches(job));
       jobs.sort((a, b) => b.timestamp - a.timestamp);
       return jobs.slice(0, limit).map((job) => view(job, state));
     },

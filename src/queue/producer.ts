@@ -31,6 +31,35 @@ export interface EnqueueResult {
   created: boolean;
 }
 
+/** The batches one untag request becomes (the same split and ids `untag` queues), without touching Redis. */
+export function untagJobsOf(req: UntagRequest, runId: string): UntagJob[] {
+  const all = req.all === true;
+  const ctx = { policy: 'api', region: req.region, runId };
+  return splitIntoCalls(req.resourceIds, req.tagKeys ?? [], all).map((call): UntagJob => ({
+    v: 1,
+    batchId: batchId(ctx, call.resourceIds, call.tagKeys, all),
+    policy: 'api',
+    region: req.region,
+    runId,
+    resourceIds: call.resourceIds,
+    tagKeys: call.tagKeys,
+    all,
+    source: 'api',
+    dryRun: req.dryRun === true,
+    reason: req.reason,
+  }));
+}
+
+/** Validates an untag request as `untag` does; throws PAYLOAD_INVALID naming each bad field. */
+export function parseUntagRequest(request: UntagRequest): UntagRequest {
+  const parsed = UntagRequestSchema.safeParse(request);
+  if (!parsed.success) {
+    const problems = describeIssues(parsed.error);
+    throw new TagwardenError('PAYLOAD_INVALID', `invalid untag request: ${problems.join('; ')}`, { details: { problems } });
+  }
+  return parsed.data;
+}
+
 export interface Producer {
   /** Validates and queues an untag request of any size. Throws PAYLOAD_INVALID naming each bad field. */
   untag(request: UntagRequest): Promise<EnqueueResult>;
@@ -80,12 +109,7 @@ export function createProducer(options: ProducerOptions): Producer {
 
   return {
     async untag(request) {
-      const parsed = UntagRequestSchema.safeParse(request);
-      if (!parsed.success) {
-        const problems = describeIssues(parsed.error);
-        throw new TagwardenError('PAYLOAD_INVALID', `invalid untag request: ${problems.join('; ')}`, { details: { problems } });
-      }
-      const req = parsed.data;
+      const req = parseUntagRequest(request);
       const all = req.all === true;
       // One caller must not flood the queues (10,000 IDs x 1,000 keys were 25,000 batches): refuse before the
       // idempotency key is taken, saying how to split.
@@ -119,20 +143,7 @@ export function createProducer(options: ProducerOptions): Producer {
           created = false;
         }
       }
-      const ctx = { policy: 'api', region: req.region, runId };
-      const jobs = splitIntoCalls(req.resourceIds, req.tagKeys ?? [], all).map((call): UntagJob => ({
-        v: 1,
-        batchId: batchId(ctx, call.resourceIds, call.tagKeys, all),
-        policy: 'api',
-        region: req.region,
-        runId,
-        resourceIds: call.resourceIds,
-        tagKeys: call.tagKeys,
-        all,
-        source: 'api',
-        dryRun: req.dryRun === true,
-        reason: req.reason,
-      }));
+      const jobs = untagJobsOf(req, runId);
       // Adding is idempotent too: a jobId already stored is not added again.
       await queueFor(req.region).addBulk(
         jobs.map((data) => ({ name: 'untag', data, opts: { ...jobOptions, jobId: data.batchId } })),

@@ -2,5 +2,15 @@
 // Must not exit the process or parse flags: cmd/ does that.
 export { startDaemon, type Daemon } from './daemon.js';
 export { runOnce, type OnceOptions, type OnceProgress, type OnceResult } from './once.js';
-export { PLAN_EXIT, planExitCode, planPolicies, type PlanOptions, type PlanReport, type PlanRow } from './plan.js';
-export { createCore, type Core, type RuntimeOptions } from './core.js';
+export { PLAN_EXIT, planExitCode, planPolicies, type PlanOptions, type PlanReport, type PlanResource, type PlanRow } from './plan.js';
+export {
+  applySavedPlan,
+  readSavedPlan,
+  refusalsOf,
+  savePlan,
+  DEFAULT_MAX_PLAN_AGE_MS,
+  type ApplyOptions,
+  type ApplyResult,
+  type SavedPlan,
+} from './saved-plan.js';
+export { createCore, jobOptionsOf, type Core, type RuntimeOptions } from './core.js';

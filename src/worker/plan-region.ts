@@ -1,7 +1,7 @@
 // One policy in one region through the stages: discovery -> match -> plan. Shared by the scan job and `plan`.
 import type { CloudApi } from '../cloud/types.js';
 import { discover, type PageRetry } from '../discovery/index.js';
-import type { Batch, Removal } from '../model.js';
+import type { Batch, Removal, Resource } from '../model.js';
 import { createBatchPlanner, type CallFloor, type Packing } from '../planner/index.js';
 import { matchResource, nameableWhenAbsent, type CompiledPolicy } from '../policy/index.js';
 
@@ -34,6 +34,8 @@ export async function planRegion(
     retry: PageRetry;
     packing?: Packing;
     onRemoval?: (removal: Removal) => void;
+    /** Every discovered resource, with what it loses (null: nothing): for `plan`'s diff. */
+    onResource?: (resource: Resource, removal: Removal | null) => void;
     onScanned?: (scanned: number) => void;
     onBatches?: (batches: Batch[]) => void;
   },
@@ -52,6 +54,7 @@ export async function planRegion(
     scanned += 1;
     if (scanned % 1000 === 0) options.onScanned?.(scanned);
     const removal = matchResource(policy, resource, options.now);
+    options.onResource?.(resource, removal);
     if (removal) {
       planner.add(removal);
       options.onRemoval?.(removal);

@@ -111,7 +111,7 @@ describe('cli', () => {
     expect(failed.map((j) => j.id)).toEqual(['tw-bad-job']);
     expect(failed[0]!.failedReason).toMatch(/invalid untag job payload: .*resourceIds.*schemas\/jobs\.schema\.json/);
     expect(failed[0]!.attemptsMade).toBe(1);
-    const show = await cli(['jobs', 'show', 'tw-bad-job'], env);
+    const show = await cli(['jobs', 'show', 'tw-bad-job', '--json'], env);
     expect(JSON.parse(show.out)).toMatchObject({ id: 'tw-bad-job', state: 'failed' });
     const retry = await cli(['jobs', 'retry', 'tw-bad-job'], env);
     expect(retry.code).toBe(0);
