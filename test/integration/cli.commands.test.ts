@@ -53,7 +53,7 @@ describe('cli', () => {
     expect(report.rows[0]!.naiveCalls).toBe(report.rows[0]!.tagsToRemove);
     expect(report.rows[0]!.floor).toBe(Math.ceil(report.rows[0]!.tagsToRemove / 20));
     const table = await cli(['plan'], env);
-    expect(table.out).toMatch(/calls\s+floor\s+naive calls/);
+    expect(table.out).toMatch(/UnTag calls\s+UnTag floor\s+naive UnTag calls/);
 
     const config = testConfig({ emulatorUrl: emulator.url, prefix, regions: [REGION], policiesDir: dir });
     const result = await runOnce(config, { policiesPaths: [dir], credentials: EMULATOR_KEYS, logger: createMemoryLogger({ level: 'warn', secrets: [] }).logger });

@@ -104,7 +104,7 @@ describe('cli output', () => {
     const removedLines = r.stdout.split('\n').filter((l) => /^ {6}- /.test(l));
     expect(removedLines).toHaveLength(targeted.length);
     expect(r.stdout).toMatch(new RegExp(`\\nPlan: ${targeted.length.toLocaleString('en-US')} tags on ${connections.size.toLocaleString('en-US')} connections in \\d+ calls\\n$`));
-    expect(r.stdout).toMatch(/tags to remove\s+UnTag calls\s+naive UnTag calls/);
+    expect(r.stdout).toMatch(/tags to remove\s+UnTag calls\s+UnTag floor\s+naive UnTag calls/);
     expect(r.stdout).not.toContain('kept');
   });
 
