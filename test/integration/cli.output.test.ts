@@ -197,17 +197,41 @@ describe('cli output', () => {
       expect(piped.stdout).toBe('{\n');
       expect(piped.stderr).not.toMatch(/EPIPE/);
       expect(piped.code).toBe(0);
-      const jobs = await sh('tw jobs list --state completed --json | head -1', onceEnv);
-      expect(jobs.stderr).toBe('');
-      expect(jobs.stdout).toBe('[\n');
-      expect(jobs.code).toBe(0);
-      const table = await sh('tw jobs list --state completed | head -1', onceEnv);
-      expect(table.stdout).toMatch(/^id\s+policy\s+region\s+state\s+attempts\s+reason\n$/);
-      expect(table.code).toBe(0);
     } finally {
       await fresh.close();
       await cleanupPrefix(once);
     }
   }, 120_000);
 
+  it('enqueue honours TAGWARDEN_RETRY_ATTEMPTS, --dry-run queues nothing, jobs list filters and pipes, jobs show reads', async () => {
+    const queued = uniquePrefix('cli-enq');
+    const qEnv = { ...env, TAGWARDEN_QUEUE_PREFIX: queued, TAGWARDEN_RETRY_ATTEMPTS: '2' };
+    const ids = Array.from({ length: 400 }, (_, i) => id(i + 1)).join(',');
+    try {
+      const preview = await sh(`tw enqueue --dry-run --region ${REGION} --resource-id ${ids} --tag-key FinanceDept --json`, qEnv);
+      expect(preview.code, preview.stderr).toBe(0);
+      expect(JSON.parse(preview.stdout)).toMatchObject({ preview: true, queued: 0, attempts: 2 });
+      const none = await sh('tw jobs list --state waiting --json', qEnv);
+      expect(JSON.parse(none.stdout)).toEqual([]);
+      const real = await sh(`tw enqueue --region ${REGION} --resource-id ${ids} --tag-key FinanceDept`, qEnv);
+      expect(real.code, real.stderr).toBe(0);
+      const all = JSON.parse((await sh('tw jobs list --state waiting --limit 1000 --json', qEnv)).stdout) as Array<{ id: string; attempts: number }>;
+      expect(all).toHaveLength(20);
+      for (const j of all) expect(j.attempts).toBe(2);
+      expect(JSON.parse((await sh('tw jobs list --state waiting --policy api --region cn-shanghai --json', qEnv)).stdout)).toEqual([]);
+      expect(JSON.parse((await sh('tw jobs list --state waiting --policy api --region cn-hangzhou --limit 5 --json', qEnv)).stdout)).toHaveLength(5);
+      const jobs = await sh('tw jobs list --state waiting --limit 1000 --json | head -1', qEnv);
+      expect(jobs.stderr).toBe('');
+      expect(jobs.stdout).toBe('[\n');
+      expect(jobs.code).toBe(0);
+      const table = await sh('tw jobs list --state waiting | head -1', qEnv);
+      expect(table.stdout).toMatch(/^id\s+policy\s+region\s+state\s+attempts\s+reason\n$/);
+      expect(table.code).toBe(0);
+      const show = await sh(`tw jobs show ${all[0]!.id}`, qEnv);
+      expect(show.stdout).toMatch(new RegExp(`^job {7}${all[0]!.id}\nqueue {5}untag-default-cn-hangzhou\nstate {5}waiting   attempts 0/2\n`));
+      expect(show.stdout).toMatch(/removes {3}"FinanceDept"/);
+    } finally {
+      await cleanupPrefix(queued);
+    }
+  }, 120_000);
 });
