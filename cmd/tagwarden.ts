@@ -1,26 +1,11 @@
 #!/usr/bin/env node
 // Thin CLI entry: builds the command tree and owns process.exit. Each command lives in cmd/commands/ and loads its
 // heavy modules only when it runs, so `--help` and `validate` start fast.
-import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
 import { commands } from './commands/index.js';
-import { guardPipes, say, writable } from './commands/shared.js';
+import { guardPipes, packageVersion, say, writable } from './commands/shared.js';
 
 guardPipes();
-
-/** The package's own version (package.json sits two levels above dist/cmd/ and one above cmd/ under tsx). */
-function packageVersion(): string {
-  const require = createRequire(import.meta.url);
-  for (const candidate of ['../../package.json', '../package.json']) {
-    try {
-      const pkg = require(candidate) as { name?: string; version?: string };
-      if (pkg.name === 'tagwarden' && pkg.version) return pkg.version;
-    } catch {
-      // try the next layout
-    }
-  }
-  return 'unknown';
-}
 
 const program = new Command('tagwarden')
   .description('Enforces tag policies on Alibaba Cloud VPC peering connections')

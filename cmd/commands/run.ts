@@ -4,7 +4,7 @@ import { Command, Option } from 'commander';
 import type { ApplyResult, OnceResult } from '../../src/runtime/index.js';
 import type { PolicyRunSummary } from '../../src/queue/index.js';
 import { retriesArg } from './plan.js';
-import { cliLogger, configOrExit, createProgress, err, out, progressIntervalMs, redisReachable, say, table } from './shared.js';
+import { cliLogger, configOrExit, createProgress, err, out, packageVersion, progressIntervalMs, redisReachable, say, table } from './shared.js';
 
 /** The summary table's columns: one meaning per name, the unit in the header. */
 export const SUMMARY_HEADERS = [
@@ -146,7 +146,7 @@ async function daemon(opts: RunFlags): Promise<void> {
   const config = await configOrExit({ policiesDir: opts.policies, dryRun: opts.dryRun, httpPort: opts.port });
   if (!config) return;
   const { startDaemon } = await import('../../src/runtime/index.js');
-  const running = await startDaemon(config);
+  const running = await startDaemon(config, { version: packageVersion() });
   await new Promise<void>((resolve) => {
     let signals = 0;
     const onSignal = (signal: NodeJS.Signals) => {

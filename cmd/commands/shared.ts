@@ -1,8 +1,24 @@
 // Helpers the commands share: config from env + flags, output that a script can trust (results on stdout, logs and
 // progress on stderr, quiet on a closed pipe), a fast Redis reachability check, tables.
 // Imports nothing heavy at load time: `--help` and `validate` must start fast, so heavy modules load in actions.
+import { createRequire } from 'node:module';
 import type { AppConfig, AppConfigInput } from '../../src/config/index.js';
 import type { Logger } from '../../src/logging/index.js';
+
+/** The package's own version (package.json sits two levels above dist/cmd/commands/ and under tsx). */
+export function packageVersion(): string {
+  const require = createRequire(import.meta.url);
+  for (const candidate of ['../../../package.json', '../../package.json']) {
+    try {
+      const pkg = require(candidate) as { name?: string; version?: string };
+      if (pkg.name === 'tagwarden' && pkg.version) return pkg.version;
+    } catch {
+      // try the next layout
+    }
+  }
+  return 'unknown';
+}
+
 
 /** Writes results to stdout; nothing once the reader has gone (EPIPE). */
 export function out(text: string): void {

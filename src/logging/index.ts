@@ -7,7 +7,7 @@ export type Logger = winston.Logger;
 
 const SECRET_FIELD = /secret|password|passwd|token|authorization|signature|credential|cookie/i;
 /** Fields whose names look secret but whose values are safe, known identifiers. */
-const SAFE_FIELDS = new Set(['clientToken', 'tokenSet', 'nextToken']);
+const SAFE_FIELDS = new Set(['clientToken', 'tokenSet', 'nextToken', 'signatureVersion']);
 const URL_PASSWORD = /(\b[a-z][a-z0-9+.-]*:\/\/)([^:@/\s]*):([^@/\s]+)@/gi;
 const BEARER = /\b(Bearer|ACS3-HMAC-SHA256)\s+[^\s"',]+/g;
 const REDACTED = '[REDACTED]';

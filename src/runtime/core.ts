@@ -48,6 +48,8 @@ export interface RuntimeOptions {
   conflictGraceMs?: number;
   /** Daemon: how often it computes its own readiness for tagwarden_ready (default 5 s). */
   readyRefreshMs?: number;
+  /** Daemon: the package version shown in the OpenAPI document. */
+  version?: string;
   /** Tests only: jobs per addBulk while a scan enqueues (default 500). */
   enqueueChunk?: number;
 }

@@ -147,9 +147,10 @@ export async function startDaemon(config: AppConfig, options: RuntimeOptions = {
     queues: core.queues(),
     secrets: config.secrets,
     sessions: createRedisSessionStore(redis, config.queuePrefix),
+    ...(options.version === undefined ? {} : { version: options.version }),
   });
+  // The server logs `http listening` itself.
   const { port } = await http.listen(config.httpPort, config.httpHost);
-  logger.info('http listening', { host: config.httpHost, port });
 
   await redis.ping();
   workers.start();

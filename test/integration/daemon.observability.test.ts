@@ -145,6 +145,13 @@ describe('daemon observability', () => {
     for (const name of used) expect(names.has(name) || names.has(`${name}_bucket`), name).toBe(true);
   });
 
+  it('logs http listening once and shows the package version in its OpenAPI document', async () => {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    const doc = (await (await fetch(`${base}/v1/openapi.json`)).json()) as { info: { version: string } };
+    expect(doc.info.version).toBe(pkg.version);
+    expect(daemon.lines.filter((l) => l.includes('"message":"http listening"'))).toHaveLength(1);
+  });
+
   it('answers the probes, and the API only with the token', async () => {
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
     const ready = await fetch(`${base}/readyz`);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { audit, createMemoryLogger, redactString } from '../../src/logging/index.js';
+import { audit, createMemoryLogger, redactString, redactValue } from '../../src/logging/index.js';
 
 describe('logging', () => {
   it('removes secret fields, registered secret values, URL passwords and Authorization values', () => {
@@ -18,6 +18,14 @@ describe('logging', () => {
     expect(record.clientToken).toBe('tw-abc');
     expect(record.message).toBe('calling');
     expect(redactString('redis://user:pw@h', [])).toBe('redis://user:[REDACTED]@h');
+  });
+
+  it('shows the signature version setting, which names an algorithm, and still hides a signature', () => {
+    expect(redactValue({ signatureVersion: 'v3', signature: 'abc123', cloud: { signatureVersion: 'v2' } }, [])).toEqual({
+      signatureVersion: 'v3',
+      signature: '[REDACTED]',
+      cloud: { signatureVersion: 'v2' },
+    });
   });
 
   it('writes one audit record per batch outcome', () => {
