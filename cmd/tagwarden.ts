@@ -24,7 +24,8 @@ async function exitAfterFlush(code: number): Promise<never> {
     writable(stream) ? new Promise<void>((resolve) => stream.write('', () => resolve())) : Promise.resolve();
   const bound = new Promise<void>((resolve) => setTimeout(resolve, 5_000).unref());
   await Promise.race([Promise.all([flushed(process.stdout), flushed(process.stderr)]), bound]);
-  process.exit(code);
+  // A write failure found while flushing (results to a full disk) turns success into 1.
+  process.exit(code === 0 && typeof process.exitCode === 'number' ? process.exitCode : code);
 }
 
 try {

@@ -146,30 +146,42 @@ async function daemon(opts: RunFlags): Promise<void> {
   const config = await configOrExit({ policiesDir: opts.policies, dryRun: opts.dryRun, httpPort: opts.port });
   if (!config) return;
   const { startDaemon } = await import('../../src/runtime/index.js');
-  const running = await startDaemon(config, { version: packageVersion() });
-  await new Promise<void>((resolve) => {
-    let signals = 0;
-    const onSignal = (signal: NodeJS.Signals) => {
-      signals += 1;
-      if (signals > 1) {
-        // Second signal: leave now. In-flight jobs keep their locks and another replica finishes them.
-        say(`${signal} again, exiting at once`);
-        process.exit(130);
-      }
-      running.close().then(
+  // Signals are handled from before the start: a SIGTERM while the daemon starts (its HTTP port may already
+  // answer) waits for the start to finish and then drains, instead of killing the process mid-start.
+  let stopping: Promise<void> | undefined;
+  let signals = 0;
+  let stop: () => void = () => {};
+  const stopped = new Promise<void>((resolve) => (stop = resolve));
+  const starting = startDaemon(config, { version: packageVersion() });
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals += 1;
+    if (signals > 1) {
+      // Second signal: leave now. In-flight jobs keep their locks and another replica finishes them.
+      say(`${signal} again, exiting at once`);
+      process.exit(130);
+    }
+    stopping = starting
+      .then((running) => running.close())
+      .then(
         ({ drained }) => {
           process.exitCode = 0;
           if (!drained) say('drain timed out; unfinished jobs will be picked up by another replica');
-          resolve();
         },
         (e: unknown) => {
           say(`shutdown error: ${e instanceof Error ? e.message : String(e)}`);
           process.exitCode = 1;
-          resolve();
         },
-      );
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  });
+      )
+      .finally(stop);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  try {
+    await starting;
+  } catch (e) {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    if (stopping === undefined) throw e;
+  }
+  await stopped;
 }

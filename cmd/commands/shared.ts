@@ -19,9 +19,11 @@ export function packageVersion(): string {
   return 'unknown';
 }
 
+let resultsWritten = false;
 
 /** Writes results to stdout; nothing once the reader has gone (EPIPE). */
 export function out(text: string): void {
+  resultsWritten = true;
   if (!closed(process.stdout)) process.stdout.write(text);
 }
 
@@ -43,16 +45,19 @@ function closed(stream: NodeJS.WriteStream): boolean {
 
 /**
  * A reader that closes the pipe (`| head -1`) ends the output quietly: EPIPE marks the stream closed, later
- * writes are dropped, and the command finishes and exits with the code it would have had.
+ * writes are dropped, and the command finishes and exits with the code it would have had. Any other write
+ * error (stdout on a full disk) closes the stream too and never stops the process (the daemon's logger counts
+ * the lines it drops); a command whose results could not be written exits 1, saying so on stderr.
  */
 export function guardPipes(): void {
   for (const stream of [process.stdout, process.stderr]) {
     stream.on('error', (e: NodeJS.ErrnoException) => {
-      if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED' || e.code === 'ECONNRESET') {
-        closedStreams.add(stream);
-        return;
+      closedStreams.add(stream);
+      if (e.code === 'EPIPE' || e.code === 'ERR_STREAM_DESTROYED' || e.code === 'ECONNRESET') return;
+      if (stream === process.stdout && resultsWritten) {
+        process.exitCode = 1;
+        say(`cannot write results to stdout: ${e.code ?? e.message}`);
       }
-      throw e;
     });
   }
 }

@@ -110,7 +110,7 @@ describe('run --once isolation', () => {
     };
     const [plan, once, unknown] = await Promise.all([cli(['plan']), cli(['run', '--once']), cli(['run', '--once', '--policy', 'does-not-exist'])]);
     expect(plan.code).toBe(3);
-    expect(plan.out).toMatch(/OVER CAP/);
+    expect(plan.out).toMatch(/HALT: \d+ tags > maxRemovalsPerRun \d+/);
     expect(once.code).toBe(3);
     expect(once.out).toMatch(/capped\s+60\s+60\s+60\s+0/);
     expect(once.out).toMatch(/HALTED/);
