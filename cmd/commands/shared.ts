@@ -2,6 +2,7 @@
 // progress on stderr, quiet on a closed pipe), a fast Redis reachability check, tables.
 // Imports nothing heavy at load time: `--help` and `validate` must start fast, so heavy modules load in actions.
 import { createRequire } from 'node:module';
+import { editDistance } from '../../src/policy/edit-distance.js';
 import type { AppConfig, AppConfigInput } from '../../src/config/index.js';
 import type { Logger } from '../../src/logging/index.js';
 
@@ -115,7 +116,7 @@ function nearest(name: string, known: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const candidate of known) {
-    const d = distance(name, candidate);
+    const d = editDistance(name, candidate);
     if (d < bestDistance) {
       bestDistance = d;
       best = candidate;
@@ -123,21 +124,6 @@ function nearest(name: string, known: readonly string[]): string | undefined {
   }
   // Close enough to be a typo: a few edits, relative to the part after the prefix.
   return best !== undefined && bestDistance <= Math.max(2, Math.floor((name.length - 'TAGWARDEN_'.length) / 3)) ? best : undefined;
-}
-
-/** Levenshtein distance, bounded inputs (environment variable names). */
-function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0] ?? 0;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = row[j] ?? 0;
-      row[j] = Math.min((row[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
-    }
-  }
-  return row[b.length] ?? 0;
 }
 
 /** The CLI's logger: JSON lines on stderr (stdout is for results), redacted like the daemon's. */

@@ -5,6 +5,7 @@ import type { Locator, PathSegment } from './locate.js';
 import { policySchema } from './schema.js';
 import type { PolicyDocument } from './schema.js';
 import type { PolicyFinding } from './types.js';
+import { editDistance } from './edit-distance.js';
 
 export interface Context {
   readonly file: string;
@@ -96,18 +97,4 @@ function closest(word: string, known: readonly string[]): string | undefined {
     }
   }
   return best;
-}
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0] ?? 0;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = row[j] ?? 0;
-      row[j] = Math.min((row[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
-    }
-  }
-  return row[b.length] ?? 0;
 }
