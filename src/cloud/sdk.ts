@@ -119,6 +119,8 @@ export function createSdkCaller(options: SdkCallerOptions): SdkCaller {
       protocol: options.protocol,
       connectTimeout: options.connectTimeoutMs,
       readTimeout: options.readTimeoutMs,
+      // Appended to the SDK's user agent: ActionTrail records it, so tagwarden can ignore events of its own calls.
+      userAgent: 'tagwarden/1',
       // Absent `signatureAlgorithm` means V3 (ACS3-HMAC-SHA256); 'v2' selects the HMAC-SHA1 RPC signature.
       ...(options.signatureVersion === 'v2' ? { signatureAlgorithm: 'v2' } : {}),
       // No `retryOptions`: the SDK then makes exactly one attempt. Retries belong to the queue.

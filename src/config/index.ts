@@ -90,6 +90,23 @@ export const CONFIG_SCHEMA = z.object({
   dryRun: bool.default(false),
   /** TAGWARDEN_LOG_LEVEL */
   logLevel: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
+  /**
+   * TAGWARDEN_EVENTS_TOKEN: the EventBridge HTTP target's token (`x-eventbridge-signature-token`) accepted by
+   * POST /v1/events, beside the bearer TAGWARDEN_API_TOKEN. Without either, /v1/events is off.
+   */
+  eventsToken: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** TAGWARDEN_EVENTS_WINDOW_MS: events of one region within this window are read and planned together. */
+  eventsWindowMs: int(0, 60_000).default(250),
+  /** TAGWARDEN_EVENTS_DEDUP_HOURS: how long an event's source+id is remembered (EventBridge retries for up to 24 h). */
+  eventsDedupHours: z.coerce.number().min(1).max(720).default(48),
+  /** TAGWARDEN_EVENTS_MAX_PER_REQUEST: most events one delivery may carry. */
+  eventsMaxPerRequest: int(1, 10_000).default(1_000),
+  /** TAGWARDEN_EVENTS_IGNORE_IDENTITIES: access key IDs, principal IDs, user names or ARN prefixes whose events are tagwarden's own. */
+  eventsIgnoreIdentities: z.string().transform((s) => s.split(',').map((v) => v.trim()).filter(Boolean)).default([]),
+  /** TAGWARDEN_EVENTS_ACCOUNT_IDS: when set, events of other Alibaba Cloud accounts are ignored. */
+  eventsAccountIds: z.string().transform((s) => s.split(',').map((v) => v.trim()).filter(Boolean)).default([]),
+  /** TAGWARDEN_EVENTS_CONCURRENCY: event windows planned at once per process. */
+  eventsConcurrency: int(1, 64).default(4),
 });
 
 export type AppConfigInput = z.input<typeof CONFIG_SCHEMA>;
@@ -129,6 +146,13 @@ const ENV_NAMES: Record<Exclude<keyof AppConfigInput, 'quotas'>, string> = {
   policyPollMs: 'TAGWARDEN_POLICY_POLL_MS',
   dryRun: 'TAGWARDEN_DRY_RUN',
   logLevel: 'TAGWARDEN_LOG_LEVEL',
+  eventsToken: 'TAGWARDEN_EVENTS_TOKEN',
+  eventsWindowMs: 'TAGWARDEN_EVENTS_WINDOW_MS',
+  eventsDedupHours: 'TAGWARDEN_EVENTS_DEDUP_HOURS',
+  eventsMaxPerRequest: 'TAGWARDEN_EVENTS_MAX_PER_REQUEST',
+  eventsIgnoreIdentities: 'TAGWARDEN_EVENTS_IGNORE_IDENTITIES',
+  eventsAccountIds: 'TAGWARDEN_EVENTS_ACCOUNT_IDS',
+  eventsConcurrency: 'TAGWARDEN_EVENTS_CONCURRENCY',
 };
 
 /** The environment variable of a setting (`retryAttempts` -> `TAGWARDEN_RETRY_ATTEMPTS`), if it has one. */
@@ -142,7 +166,7 @@ export const CONFIG_ENV_NAMES: readonly string[] = [
   ...API_NAMES.map((api) => `TAGWARDEN_QUOTA_${api.toUpperCase()}`),
 ];
 
-const SECRET_ENV = ['ALIBABA_CLOUD_ACCESS_KEY_SECRET', 'ALIBABA_CLOUD_SECURITY_TOKEN', 'TAGWARDEN_API_TOKEN'];
+const SECRET_ENV = ['ALIBABA_CLOUD_ACCESS_KEY_SECRET', 'ALIBABA_CLOUD_SECURITY_TOKEN', 'TAGWARDEN_API_TOKEN', 'TAGWARDEN_EVENTS_TOKEN'];
 
 /**
  * Builds the config: flags (overrides) win over the environment, which wins over defaults.
@@ -178,6 +202,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   const redisPassword = passwordOf(parsed.data.redisUrl);
   if (redisPassword) secrets.push(redisPassword);
   if (parsed.data.apiToken) secrets.push(parsed.data.apiToken);
+  if (parsed.data.eventsToken) secrets.push(parsed.data.eventsToken);
   return deepFreeze({ ...parsed.data, secrets: [...new Set(secrets)] });
 }
 
@@ -192,8 +217,13 @@ function passwordOf(url: string): string | undefined {
 
 /** A view of the config that is safe to log: secrets and credentials in URLs removed. */
 export function describeConfig(config: AppConfig): Record<string, unknown> {
-  const { secrets: _secrets, apiToken, redisUrl, ...rest } = config;
-  return { ...rest, redisUrl: redisUrl.replace(/\/\/([^@/]*)@/, '//***@'), apiToken: apiToken ? 'set' : 'unset' };
+  const { secrets: _secrets, apiToken, eventsToken, redisUrl, ...rest } = config;
+  return {
+    ...rest,
+    redisUrl: redisUrl.replace(/\/\/([^@/]*)@/, '//***@'),
+    apiToken: apiToken ? 'set' : 'unset',
+    eventsToken: eventsToken ? 'set' : 'unset',
+  };
 }
 
 function deepFreeze<T>(value: T): T {

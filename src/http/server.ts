@@ -208,6 +208,39 @@ export function createHttpServer(deps: HttpDeps): HttpServer {
     res.status(200).json(await deps.jobs.retry(String(req.params.id)));
   });
 
+  // EventBridge deliveries: the HTTP target's token header or the bearer token (before the /v1 router, whose
+  // guard knows only the bearer token).
+  const eventsAuth = deps.events?.token ? createAuthenticator(deps.events.token) : undefined;
+  const requireEventsAuth: RequestHandler = (req, res, next) => {
+    res.set('Cache-Control', 'no-store');
+    if (!deps.events || (mode.kind === 'off' && !eventsAuth)) {
+      res.status(503).json({ error: 'api_disabled', message: 'events disabled: set TAGWARDEN_EVENTS_TOKEN or TAGWARDEN_API_TOKEN' });
+      return;
+    }
+    if (mode.kind === 'open' && !eventsAuth) {
+      next();
+      return;
+    }
+    const given = req.headers['x-eventbridge-signature-token'];
+    const headerAuth = eventsAuth ?? (mode.kind === 'token' ? mode.auth : undefined);
+    if (typeof given === 'string' && given !== '' && headerAuth?.matches(given)) {
+      next();
+      return;
+    }
+    if (mode.kind === 'token' && mode.auth.bearer(req.headers) === 'ok') {
+      next();
+      return;
+    }
+    res
+      .status(401)
+      .set('WWW-Authenticate', 'Bearer realm="tagwarden"')
+      .json({ error: 'unauthorized', message: 'send x-eventbridge-signature-token: <TAGWARDEN_EVENTS_TOKEN> or Authorization: Bearer <TAGWARDEN_API_TOKEN>' });
+  };
+  app.post('/v1/events', at('/v1/events'), requireEventsAuth, requireJson, jsonBody, async (req, res) => {
+    const answer = await (deps.events as NonNullable<HttpDeps['events']>).accept(req.body as unknown);
+    res.status(200).json(answer);
+  });
+
   app.use('/v1', v1);
 
   // The dashboard: same switch and token as /v1; browsers log in for a cookie.

@@ -59,6 +59,25 @@ export interface SessionStore {
   remove(key: string): Promise<void>;
 }
 
+/** What POST /v1/events answers for an accepted delivery. */
+export interface EventsAnswer {
+  received: number;
+  accepted: number;
+  ignored: number;
+  duplicates: number;
+}
+
+/** The receiver of EventBridge deliveries (src/events). */
+export interface EventSink {
+  /**
+   * The EventBridge HTTP target's token (`x-eventbridge-signature-token`). Without it that header may carry
+   * the API token instead. The bearer API token is always accepted.
+   */
+  token?: string | undefined;
+  /** Throws PAYLOAD_INVALID (400, the fields named) for malformed events. */
+  accept(body: unknown): Promise<EventsAnswer>;
+}
+
 /** Everything createHttpServer needs. */
 export interface HttpDeps {
   logger: Logger;
@@ -74,6 +93,8 @@ export interface HttpDeps {
   /** Finds, lists and retries jobs (createJobInspector from queue/). */
   jobs: JobInspector;
   policies: PolicyDirectory;
+  /** POST /v1/events; absent: that route answers 503. */
+  events?: EventSink;
   /** The queues shown by Bull Board at /admin/queues; the runtime owns and closes them. */
   queues: readonly Queue[];
   /** How long /readyz and /metrics may take before answering 503 (default 5000 ms). */

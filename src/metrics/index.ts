@@ -11,6 +11,12 @@ export const RETRY_REASONS = ['transient', 'throttled', 'stalled', 'not_found', 
 export type RetryReason = (typeof RETRY_REASONS)[number];
 export const POLICY_ERROR_REASONS = ['load', 'validation', 'halted', 'scan'] as const;
 export type PolicyErrorReason = (typeof POLICY_ERROR_REASONS)[number];
+/** Why an event was acknowledged without action (src/events/actiontrail.ts). */
+export const EVENT_IGNORE_REASONS = [
+  'not_actiontrail', 'other_event', 'other_service', 'other_resource_type', 'failed_call', 'own_call', 'other_account',
+  'no_resources', 'no_tags', 'no_policy',
+] as const;
+export type EventIgnoreReason = (typeof EVENT_IGNORE_REASONS)[number];
 
 /**
  * The error codes a label may carry. Anything else is reported as `other`, so a misbehaving endpoint
@@ -178,6 +184,38 @@ export function createMetrics(registry: Registry, scope: MetricsScope, readQueue
     help: 'Policies loaded and running.',
     registers,
   });
+  const eventsReceived = new Counter({
+    name: 'tagwarden_events_received_total',
+    help: 'Well-formed CloudEvents received on POST /v1/events.',
+    registers,
+  });
+  const eventsActed = new Counter({
+    name: 'tagwarden_events_acted_total',
+    help: 'New events that named peering connections to check (read, evaluated, removals enqueued).',
+    registers,
+  });
+  const eventsIgnored = new Counter({
+    name: 'tagwarden_events_ignored_total',
+    help: 'Events acknowledged without action, by reason.',
+    labelNames: ['reason'] as const,
+    registers,
+  });
+  const eventsDuplicate = new Counter({
+    name: 'tagwarden_events_duplicate_total',
+    help: 'Events seen before (same CloudEvents source and id), acknowledged and not acted on again.',
+    registers,
+  });
+  const eventsRefused = new Counter({
+    name: 'tagwarden_events_refused_total',
+    help: 'Deliveries to POST /v1/events refused with 400 (a malformed event; nothing of the delivery is recorded).',
+    registers,
+  });
+  const eventToRemoval = new Histogram({
+    name: 'tagwarden_event_to_removal_seconds',
+    help: "Time from an event's time to the removal of the forbidden tags it revealed, per resource.",
+    buckets: [0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800],
+    registers,
+  });
   const ready = new Gauge({
     name: 'tagwarden_ready',
     help: '1 when the replica is ready for work (Redis, workers, policies, credentials).',
@@ -226,6 +264,7 @@ export function createMetrics(registry: Registry, scope: MetricsScope, readQueue
   redisStateLost.inc(0);
   redisEvictionUnsafe.set(0);
   prefixConflict.set(0);
+  for (const reason of EVENT_IGNORE_REASONS) eventsIgnored.inc({ reason }, 0);
 
   return {
     registry,
@@ -250,6 +289,12 @@ export function createMetrics(registry: Registry, scope: MetricsScope, readQueue
     redisStateLost,
     redisEvictionUnsafe,
     prefixConflict,
+    eventsReceived,
+    eventsActed,
+    eventsIgnored,
+    eventsDuplicate,
+    eventsRefused,
+    eventToRemoval,
     addPolicy,
   };
 }

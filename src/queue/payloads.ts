@@ -36,7 +36,9 @@ export const UntagJobSchema = z
       .describe('scan batches: keys each resource carried when planned; absent means read them before the call'),
     observed: z.record(RESOURCE_ID, z.array(z.string())).optional()
       .describe('set by the worker: the keys each resource carried just before an all=true call'),
-    source: z.enum(['scan', 'api']),
+    eventTimes: z.record(RESOURCE_ID, z.number().int().nonnegative()).optional()
+      .describe('event batches: epoch ms of the earliest event that named each resource (for the event-to-removal histogram)'),
+    source: z.enum(['scan', 'api', 'event']).describe('scan: planned by a scan; event: planned from ActionTrail events; api: from another system'),
     dryRun: z.boolean(),
     reason: z.string().max(500).optional(),
   })
@@ -45,8 +47,8 @@ export const UntagJobSchema = z
     if (job.all && job.tagKeys.length > 0) ctx.addIssue({ code: 'custom', path: ['tagKeys'], message: 'must be empty when all is true' });
     if (!job.all && job.tagKeys.length === 0) ctx.addIssue({ code: 'custom', path: ['tagKeys'], message: 'give 1-20 keys, or set all to true' });
     if (new Set(job.resourceIds).size !== job.resourceIds.length) ctx.addIssue({ code: 'custom', path: ['resourceIds'], message: 'must not repeat an ID' });
-    if (job.source === 'scan' && job.all && !job.carried) {
-      ctx.addIssue({ code: 'custom', path: ['carried'], message: 'scan batches with all=true must list the keys each resource carried' });
+    if (job.source !== 'api' && job.all && !job.carried) {
+      ctx.addIssue({ code: 'custom', path: ['carried'], message: 'scan and event batches with all=true must list the keys each resource carried' });
     }
   });
 export type UntagJob = z.infer<typeof UntagJobSchema>;

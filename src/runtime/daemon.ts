@@ -1,12 +1,21 @@
 // The long-running daemon: HTTP first (probes answer while Redis is awaited), then workers, then policies.
+import { Queue, Worker } from 'bullmq';
+import pLimit from 'p-limit';
 import type { AppConfig } from '../config/index.js';
+import {
+  OWN_USER_AGENT,
+  createEventIntake,
+  createEventStore,
+  createWindowProcessor,
+  eventWindowQueueName,
+} from '../events/index.js';
 import { describeConfig } from '../config/index.js';
 import { createHttpServer, createRedisSessionStore, type PolicyView, type ReadinessReport } from '../http/index.js';
 import { formatFinding } from '../policy/index.js';
 import { readPolicySources, watchPolicySources, type PolicyWatcher } from '../policy-files/index.js';
 import { createJobInspector, createProducer, createScanLease } from '../queue/index.js';
 import { createPolicyScheduler, createPolicySet, requestScan } from '../scheduler/index.js';
-import { createCore, jobOptionsOf, withTimeout, type RuntimeOptions } from './core.js';
+import { createCore, jobOptionsOf, pageRetryOf, withTimeout, type RuntimeOptions } from './core.js';
 import { createRedisGuard, policySetFingerprint } from './redis-guard.js';
 
 export interface Daemon {
@@ -86,6 +95,52 @@ export async function startDaemon(config: AppConfig, options: RuntimeOptions = {
       });
     return reloading;
   };
+  // Event-driven enforcement: deliveries are recorded in Redis, then planned per region window by any replica.
+  const eventStore = createEventStore(redis, config.queuePrefix);
+  const windows = new Queue(eventWindowQueueName(config.accountId), { connection: redis, prefix: config.queuePrefix });
+  const intake = createEventIntake({
+    store: eventStore,
+    windows,
+    windowMs: config.eventsWindowMs,
+    dedupTtlSeconds: Math.round(config.eventsDedupHours * 3600),
+    maxEventsPerRequest: config.eventsMaxPerRequest,
+    interpret: {
+      ownUserAgent: OWN_USER_AGENT,
+      ignoreIdentities: config.eventsIgnoreIdentities,
+      accountIds: config.eventsAccountIds,
+      defaultAccount: config.accountId,
+    },
+    covers: (scope) => policySet.policies().some((p) => p.regions.includes(scope.region)),
+    metrics,
+    logger,
+    now: core.now,
+  });
+  const windowWorker = new Worker(
+    windows.name,
+    createWindowProcessor({
+      store: eventStore,
+      // One account per deployment today: every event scope is reached with the deployment's credentials.
+      account: () => ({ cloud: core.cloud, queueFor: core.queueFor }),
+      policies: () => policySet.policies(),
+      pageRetry: pageRetryOf(config),
+      limit: pLimit(config.concurrency),
+      untagJobOptions: jobOptions.untag,
+      dryRun: config.dryRun,
+      metrics,
+      logger,
+      now: core.now,
+    }),
+    {
+      connection: redis,
+      prefix: config.queuePrefix,
+      autorun: false,
+      concurrency: config.eventsConcurrency,
+      stalledInterval: config.stalledIntervalMs,
+      lockDuration: config.lockDurationMs,
+    },
+  );
+  windowWorker.on('error', (err) => logger.error('worker error', { queue: windows.name, err }));
+  windowWorker.on('failed', (job, err) => logger.warn('event window failed', { jobId: job?.id, attempts: job?.attemptsMade, err: err.message }));
 
   const readiness = async (): Promise<ReadinessReport> => {
     const ping = redis.status === 'ready' ? await withTimeout(redis.ping().then(() => true, () => false), 1_000, false) : false;
@@ -144,10 +199,11 @@ export async function startDaemon(config: AppConfig, options: RuntimeOptions = {
     producer,
     jobs: inspector,
     policies,
-    queues: core.queues(),
     secrets: config.secrets,
     sessions: createRedisSessionStore(redis, config.queuePrefix),
     ...(options.version === undefined ? {} : { version: options.version }),
+    events: { token: config.eventsToken, accept: (body) => intake.accept(body) },
+    queues: [...core.queues(), windows],
   });
   // The server logs `http listening` itself.
   const { port } = await http.listen(config.httpPort, config.httpHost);
@@ -163,6 +219,8 @@ export async function startDaemon(config: AppConfig, options: RuntimeOptions = {
   };
   const first = await readPolicySources([config.policiesDir]);
   await reload(first);
+  // Windows are planned against the loaded policies, so their worker starts only once policies are in.
+  windowWorker.run().catch((err: unknown) => logger.error('worker stopped with an error', { queue: windows.name, err }));
   // The first read is the watcher's baseline, so a change made between the two is not missed.
   const watcher: PolicyWatcher = watchPolicySources([config.policiesDir], (read) => void reload(read), {
     baseline: first,
@@ -209,6 +267,7 @@ export async function startDaemon(config: AppConfig, options: RuntimeOptions = {
         let drained = false;
         try {
           watcher.close();
+          await windowWorker.close(force).catch((err: unknown) => logger.warn('event window worker close failed', { err }));
           ({ drained } = await workers.close({ force }));
         } finally {
           try {
@@ -216,6 +275,7 @@ export async function startDaemon(config: AppConfig, options: RuntimeOptions = {
           } finally {
             try {
               await producer.close();
+              await windows.close().catch(() => undefined);
             } finally {
               await core.close();
             }

@@ -21,6 +21,8 @@ export interface UntagDeps {
   queueFor(region: string): Queue;
   /** Least pause of a region queue after a throttling answer (the server's Retry-After wins when longer). */
   throttleDelayMs: number;
+  /** Clock for the event-to-removal histogram (default Date). */
+  now?(): Date;
 }
 
 type Resources = Record<string, { outcome: ResourceOutcome; keys: string[] }>;
@@ -127,7 +129,7 @@ const READ_RESTARTS = 3;
  */
 async function carriedKeys(job: Job, batch: UntagJob, attempt: Attempt, deps: UntagDeps): Promise<Map<string, string[]>> {
   if (batch.carried) return new Map(Object.entries(batch.carried).map(([id, keys]) => [id, [...keys]]));
-  if (batch.source === 'scan') return new Map(batch.resourceIds.map((id) => [id, [...batch.tagKeys]]));
+  if (batch.source !== 'api') return new Map(batch.resourceIds.map((id) => [id, [...batch.tagKeys]]));
   let ids = batch.resourceIds;
   let tags: Map<string, string[]>;
   const keys = batch.all ? undefined : batch.tagKeys;
@@ -199,6 +201,14 @@ export function createUntagProcessor(deps: UntagDeps) {
       if (first) {
         deps.metrics.tagsRemoved.inc(labels, removed);
         deps.metrics.batches.inc({ ...labels, outcome });
+        // Event batches: how long after the event each forbidden tag was gone.
+        if (batch.eventTimes && outcome === 'succeeded') {
+          const nowMs = (deps.now?.() ?? new Date()).getTime();
+          for (const [id, r] of Object.entries(resources)) {
+            const at = batch.eventTimes[id];
+            if (r.outcome === 'removed' && r.keys.length > 0 && at !== undefined) deps.metrics.eventToRemoval.observe(Math.max(0, nowMs - at) / 1000);
+          }
+        }
       }
       audit(log, {
         ...auditBase,
