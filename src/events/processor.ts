@@ -7,8 +7,8 @@ import type { CloudApi } from '../cloud/types.js';
 import type { Logger } from '../logging/index.js';
 import type { Metrics } from '../metrics/index.js';
 import type { Removal, Resource } from '../model.js';
-import { createBatchPlanner } from '../planner/index.js';
-import { matchResource, type CompiledPolicy } from '../policy/index.js';
+import { createBatchPlanner, type Packing } from '../planner/index.js';
+import { matchResource, nameableWhenAbsent, type CompiledPolicy } from '../policy/index.js';
 import type { UntagJob } from '../queue/index.js';
 import type { PageRetry } from '../worker/index.js';
 import { windowJobId, type WindowJob } from './intake.js';
@@ -30,6 +30,8 @@ export interface WindowDeps {
   limit: LimitFunction;
   untagJobOptions: JobsOptions;
   dryRun: boolean;
+  /** The planner's packing (TAGWARDEN_PACKING), as scans use it. */
+  packing?: Packing;
   metrics: Metrics;
   logger: Logger;
   now(): Date;
@@ -151,7 +153,12 @@ export function createWindowProcessor(deps: WindowDeps) {
     const nextClaims = new Map<string, Claim[]>(open);
     for (const policy of policies) {
       deps.metrics.addPolicy(policy.name);
-      const planner = createBatchPlanner({ policy: policy.name, region: scope.region, runId });
+      // A key claimed by a queued batch is left out of this resource's removal, so the planner must not name
+      // it for the resource either: with claims open, union packing may name only keys each resource loses.
+      const planner = createBatchPlanner(
+        { policy: policy.name, region: scope.region, runId },
+        { packing: deps.packing ?? 'union', nameableWhenAbsent: (key) => open.size === 0 && nameableWhenAbsent(policy, key) },
+      );
       const removals = new Map<string, Removal>();
       for (const resource of found) {
         const claimed = new Set((open.get(resource.id) ?? []).flatMap((c) => c.keys));

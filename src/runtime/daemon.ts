@@ -126,6 +126,7 @@ export async function startDaemon(config: AppConfig, options: RuntimeOptions = {
       limit: pLimit(config.concurrency),
       untagJobOptions: jobOptions.untag,
       dryRun: config.dryRun,
+      packing: config.packing,
       metrics,
       logger,
       now: core.now,
