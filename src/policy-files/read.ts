@@ -1,6 +1,6 @@
 // Reads policy files: explicit files as given, directories recursively (*.yaml, *.yml), hidden names skipped.
-import { readdir, readFile, realpath, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { lstat, readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { dirname, join, sep } from 'node:path';
 import type { PolicyFinding, PolicySource } from '../policy/index.js';
 
 /** Files larger than this are reported, not read (a policy file is a few KiB). */
@@ -18,6 +18,19 @@ function readFinding(file: string, message: string, severity: 'error' | 'warning
   return { file, line: 0, column: 0, path: '', message, severity, stage: 'yaml', expected: 'a readable YAML file or a directory of them' };
 }
 
+/** True when `real` (a resolved path) is `root` or lies under it. */
+function within(root: string, real: string): boolean {
+  return real === root || real.startsWith(root.endsWith(sep) ? root : root + sep);
+}
+
+/** The finding for a symlink whose target leaves the policy root: names the link and its target, never reads it. */
+function escapeFinding(link: string, target: string, root: string): PolicyFinding {
+  return {
+    ...readFinding(link, `symbolic link leads outside the policy directory (${root}) to ${target}; refused, not read`),
+    expected: 'a file inside the policy directory (links within it, like a ConfigMap\'s ..data, are fine)',
+  };
+}
+
 function errorCode(e: unknown): string {
   if (typeof e === 'object' && e !== null && 'code' in e && typeof e.code === 'string') return e.code;
   return e instanceof Error ? e.message : String(e);
@@ -26,10 +39,11 @@ function errorCode(e: unknown): string {
 /**
  * Lists the policy files under `dir`, sorted. Names starting with '.' are skipped: that hides
  * editor and VCS files and the `..data` / `..2024_…` directories of a Kubernetes ConfigMap
- * volume, whose files are read through the top-level symlinks instead. Symlinks are followed;
- * a directory reached twice (a symlink loop) is read once.
+ * volume, whose files are read through the top-level symlinks instead. Symlinks are followed
+ * only while they stay inside `root` (the real path of the directory named on the command line);
+ * one that leaves it is a finding and is not read. A directory reached twice (a symlink loop) is read once.
  */
-async function listDirectory(dir: string, seenDirs: Set<string>, findings: PolicyFinding[]): Promise<string[]> {
+async function listDirectory(dir: string, root: string, seenDirs: Set<string>, findings: PolicyFinding[]): Promise<string[]> {
   let real: string;
   try {
     real = await realpath(dir);
@@ -54,7 +68,12 @@ async function listDirectory(dir: string, seenDirs: Set<string>, findings: Polic
     let isFile = entry.isFile();
     if (entry.isSymbolicLink()) {
       try {
-        const st = await stat(full);
+        const target = await realpath(full);
+        if (!within(root, target)) {
+          findings.push(escapeFinding(full, target, root));
+          continue;
+        }
+        const st = await stat(target);
         isDir = st.isDirectory();
         isFile = st.isFile();
       } catch (e) {
@@ -62,7 +81,7 @@ async function listDirectory(dir: string, seenDirs: Set<string>, findings: Polic
         continue;
       }
     }
-    if (isDir) files.push(...(await listDirectory(full, seenDirs, findings)));
+    if (isDir) files.push(...(await listDirectory(full, root, seenDirs, findings)));
     else if (isFile && POLICY_FILE.test(entry.name)) files.push(full);
   }
   return files.sort();
@@ -72,39 +91,48 @@ async function listDirectory(dir: string, seenDirs: Set<string>, findings: Polic
  * Reads the policy sources named by `paths`: a file is read whatever its extension; a directory
  * is expanded recursively to its *.yaml and *.yml files, sorted (see listDirectory for hidden
  * names and ConfigMap volumes). A file reached twice (same real path) is read once. Unreadable,
- * oversized or missing paths become error findings; an empty directory is a warning.
+ * oversized or missing paths become error findings; an empty directory is a warning. A symlink
+ * whose target lies outside its policy root (the named directory, or for a named file the
+ * directory holding it) is refused with a finding and never opened.
  */
 export async function readPolicySources(paths: readonly string[]): Promise<PolicySourcesResult> {
   const findings: PolicyFinding[] = [];
-  const files: string[] = [];
+  const files: Array<{ file: string; root: string }> = [];
   const seenDirs = new Set<string>();
   for (const p of paths) {
     let st;
+    let root: string;
     try {
       st = await stat(p);
+      root = await realpath(st.isDirectory() ? p : dirname(p));
     } catch (e) {
       findings.push(readFinding(p, `cannot read path (${errorCode(e)})`));
       continue;
     }
     if (st.isDirectory()) {
       const before = findings.length;
-      const listed = await listDirectory(p, seenDirs, findings);
+      const listed = await listDirectory(p, root, seenDirs, findings);
       if (listed.length === 0 && findings.length === before) findings.push(readFinding(p, 'no *.yaml or *.yml files found', 'warning'));
-      files.push(...listed);
+      files.push(...listed.map((file) => ({ file, root })));
     } else if (st.isFile()) {
-      files.push(p);
+      files.push({ file: p, root });
     } else {
       findings.push(readFinding(p, 'not a regular file or directory'));
     }
   }
   const sources: PolicySource[] = [];
   const seenFiles = new Set<string>();
-  for (const file of files) {
+  for (const { file, root } of files) {
     try {
       const real = await realpath(file);
+      // Checked again here: a named file may be a link, and a link may have been swapped since listing.
+      if (!within(root, real)) {
+        findings.push(escapeFinding(file, real, root));
+        continue;
+      }
       if (seenFiles.has(real)) continue;
       seenFiles.add(real);
-      const st = await stat(real);
+      const st = await lstat(real);
       if (st.size > MAX_POLICY_FILE_BYTES) {
         findings.push(readFinding(file, `file is ${st.size} bytes, larger than the ${MAX_POLICY_FILE_BYTES}-byte limit`));
         continue;

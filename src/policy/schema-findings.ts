@@ -52,7 +52,8 @@ export function issueFindings(issue: z.core.$ZodIssue, ctx: Context): PolicyFind
         const field = path[path.length - 1];
         return [make(path, field === undefined ? 'the document is empty' : `required field '${String(field)}' is missing`, issue.message)];
       }
-      return [make(path, `wrong type: got ${describe(input)}`, issue.message)];
+      // At the document root the "value" is the whole file (say /etc/passwd): name its kind, never echo it.
+      return [make(path, `wrong type: got ${path.length === 0 ? kindOf(input) : describe(input)}`, issue.message)];
     }
     case 'invalid_key': {
       const inner = issue.issues[0]?.message ?? issue.message;
@@ -60,10 +61,15 @@ export function issueFindings(issue: z.core.$ZodIssue, ctx: Context): PolicyFind
     }
     case 'too_small':
       if (Array.isArray(input) && input.length === 0) return [make(path, 'empty list', issue.message)];
-      return [make(path, `invalid value ${show(input)}`, issue.message)];
+      return [make(path, `invalid value ${path.length === 0 ? kindOf(input) : show(input)}`, issue.message)];
     default:
-      return [make(path, `invalid value ${show(input)}`, issue.message)];
+      return [make(path, `invalid value ${path.length === 0 ? kindOf(input) : show(input)}`, issue.message)];
   }
+}
+
+function kindOf(v: unknown): string {
+  if (typeof v === 'string') return `a string of ${[...v].length} characters`;
+  return describe(v);
 }
 
 function describe(v: unknown): string {

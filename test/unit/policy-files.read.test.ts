@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readPolicySources } from '../../src/policy-files/index.js';
+import { compilePolicies, formatFinding } from '../../src/policy/index.js';
 
 let root: string;
 beforeEach(async () => {
@@ -91,5 +92,67 @@ describe('readPolicySources', () => {
     const { sources, findings } = await readPolicySources([root]);
     expect(sources).toEqual([{ file: join(root, 'bom.yaml'), text: 'a: 1' }]);
     expect(findings[0]?.message).toMatch(/larger than the 1048576-byte limit/);
+  });
+
+  it('refuses symlinks that leave the policy directory (files and directories), never reading them', async () => {
+    const outside = await mkdtemp(join(tmpdir(), 'tagwarden-outside-'));
+    try {
+      await writeFile(join(outside, 'secret.yaml'), 'OUTSIDE-SECRET-7f3a: 1\n');
+      await write('ok.yaml', 'ok');
+      await symlink('/etc/passwd', join(root, 'passwd.yaml'));
+      await symlink('/proc/self/environ', join(root, 'environ.yaml'));
+      await symlink(join(outside, 'secret.yaml'), join(root, 'relative-looking.yaml'));
+      await symlink(outside, join(root, 'shared'));
+      const { sources, findings } = await readPolicySources([root]);
+      expect(sources.map((s) => s.text)).toEqual(['ok']);
+      const refused = findings.filter((f) => f.message.includes('leads outside the policy directory'));
+      expect(refused.map((f) => f.file).sort()).toEqual(
+        ['environ.yaml', 'passwd.yaml', 'relative-looking.yaml', 'shared'].map((f) => join(root, f)),
+      );
+      expect(refused.every((f) => f.severity === 'error')).toBe(true);
+      const text = JSON.stringify(findings);
+      for (const leak of ['root:x:0', 'OUTSIDE-SECRET-7f3a', 'PATH=', 'HOME=']) expect(text).not.toContain(leak);
+    } finally {
+      await rm(outside, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a named file that is a symlink out of its own directory; a link within it is read', async () => {
+    await write('real.yaml', 'real');
+    await symlink('real.yaml', join(root, 'alias.yaml'));
+    await symlink('/etc/passwd', join(root, 'passwd.yaml'));
+    const { sources, findings } = await readPolicySources([join(root, 'alias.yaml'), join(root, 'passwd.yaml')]);
+    expect(sources).toEqual([{ file: join(root, 'alias.yaml'), text: 'real' }]);
+    expect(findings).toMatchObject([{ file: join(root, 'passwd.yaml'), severity: 'error', message: expect.stringContaining('leads outside the policy directory') }]);
+    expect(JSON.stringify(findings)).not.toContain('root:x:0');
+  });
+
+  it('keeps reading a ConfigMap volume whose directory is itself mounted through a symlink, beside a refused link', async () => {
+    const mount = await mkdtemp(join(tmpdir(), 'tagwarden-mount-'));
+    try {
+      await write('..2026_12_01_12_00_00.1/one.yaml', 'one');
+      await symlink('..2026_12_01_12_00_00.1', join(root, '..data'));
+      await symlink('..data/one.yaml', join(root, 'one.yaml'));
+      await symlink('/etc/passwd', join(root, 'evil.yaml'));
+      await symlink(root, join(mount, 'policies'));
+      const { sources, findings } = await readPolicySources([join(mount, 'policies')]);
+      expect(sources).toEqual([{ file: join(mount, 'policies', 'one.yaml'), text: 'one' }]);
+      expect(findings).toMatchObject([{ file: join(mount, 'policies', 'evil.yaml'), severity: 'error' }]);
+    } finally {
+      await rm(mount, { recursive: true, force: true });
+    }
+  });
+
+  it('a file whose whole content is one scalar is named by its kind, never echoed, in findings', async () => {
+    const line = 'db_password=SCALAR-SECRET-91 and the rest of a line long enough to matter';
+    await write('notes.yaml', `${line}\n`);
+    await write('list.yaml', '- LIST-SECRET-55\n');
+    const read = await readPolicySources([root]);
+    const { findings } = compilePolicies(read.sources, new Date('2026-12-01T12:00:00Z'));
+    expect(findings.length).toBeGreaterThanOrEqual(2);
+    const shown = findings.map(formatFinding).join('\n') + JSON.stringify(findings);
+    expect(shown).not.toContain('SCALAR-SECRET-91');
+    expect(shown).not.toContain('LIST-SECRET-55');
+    expect(findings.map((f) => f.message)).toContain(`wrong type: got a string of ${line.length} characters`);
   });
 });
