@@ -3,6 +3,7 @@
 import * as openapiCore from '@alicloud/openapi-core';
 import * as credentialsPkg from '@alicloud/credentials';
 import * as teaUtil from '@alicloud/tea-util';
+import { separateSdkTimeouts } from './sdk-transport.js';
 
 /**
  * The @alicloud packages are CommonJS with `exports.default = Class`. Node's ESM loader makes the
@@ -100,6 +101,8 @@ const API_VERSION = '2022-01-01';
 
 /** Builds the SDK client once and returns a caller for VpcPeer RPC actions. */
 export function createSdkCaller(options: SdkCallerOptions): SdkCaller {
+  // Connect timeout for the connection, read timeout for the answer (see sdk-transport.ts).
+  separateSdkTimeouts();
   let credentialConfig: InstanceType<typeof CredentialConfig> | null = null;
   if (options.credentials && !options.credentialsProvider) {
     const { accessKeyId, accessKeySecret, securityToken } = options.credentials;
