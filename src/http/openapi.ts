@@ -1,5 +1,6 @@
 // The OpenAPI 3.1 document of the HTTP API. Request schemas come from the zod payload schemas, so they cannot drift.
 import { z } from 'zod';
+import { FIELD_LIMITS } from '../events/index.js';
 import { UntagJobSchema, UntagRequestSchema, LISTABLE_STATES } from '../queue/index.js';
 
 type Json = Record<string, unknown>;
@@ -124,6 +125,34 @@ export function buildOpenApiDocument(version: string): Json {
           },
         },
       },
+      '/v1/events': {
+        post: {
+          operationId: 'events',
+          summary: 'Receive EventBridge deliveries of ActionTrail events (CloudEvents 1.0)',
+          description:
+            'The EventBridge HTTP target of a rule matching ActionTrail TagResources / CreateVpcPeerConnection calls. One ' +
+            'CloudEvent, a JSON array of them, or `{"events": [...]}`. New events (deduplicated on source + id) are ' +
+            'recorded in Redis before the answer, then read and planned per region window. A delivery with one bad event ' +
+            'is refused whole (400), so EventBridge retries or dead-letters it and nothing is half-recorded.',
+          security: [{ eventBridgeToken: [] }, { bearerAuth: [] }],
+          requestBody: {
+            required: true,
+            content: {
+              'application/cloudevents+json': { schema: ref('CloudEvent') },
+              'application/cloudevents-batch+json': { schema: { type: 'array', items: ref('CloudEvent'), minItems: 1 } },
+              'application/json': { schema: ref('EventsDelivery') },
+            },
+          },
+          responses: {
+            '200': json(ref('EventsAnswer'), 'Recorded: counts of new, ignored and duplicate events.'),
+            '400': json(ref('InvalidRequest'), 'Malformed JSON or events, each bad field named (`events[3].id: required (CloudEvents 1.0)`).'),
+            '401': errorResponse('Neither x-eventbridge-signature-token nor the bearer token matched.'),
+            '413': errorResponse('Body larger than TAGWARDEN_MAX_BODY_BYTES.'),
+            '415': errorResponse('Content-Type is not JSON.'),
+            '503': errorResponse('Events are off: set TAGWARDEN_EVENTS_TOKEN or TAGWARDEN_API_TOKEN.'),
+          },
+        },
+      },
       '/v1/openapi.json': {
         get: { operationId: 'openapi', summary: 'This document', responses: { '200': json({ type: 'object' }, 'OpenAPI 3.1 document.') } },
       },
@@ -156,7 +185,15 @@ export function buildOpenApiDocument(version: string): Json {
       },
     },
     components: {
-      securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'TAGWARDEN_API_TOKEN' } },
+      securitySchemes: {
+        bearerAuth: { type: 'http', scheme: 'bearer', description: 'TAGWARDEN_API_TOKEN' },
+        eventBridgeToken: {
+          type: 'apiKey',
+          in: 'header',
+          name: 'x-eventbridge-signature-token',
+          description: 'TAGWARDEN_EVENTS_TOKEN (or TAGWARDEN_API_TOKEN when that is unset): the token header of the EventBridge HTTP target.',
+        },
+      },
       schemas: {
         UntagRequest: fromZod(UntagRequestSchema),
         UntagJob: fromZod(UntagJobSchema),
@@ -221,6 +258,41 @@ export function buildOpenApiDocument(version: string): Json {
             errors: { type: 'array', items: { type: 'string' } },
           },
           required: ['name'],
+        },
+        CloudEvent: {
+          type: 'object',
+          description:
+            'A CloudEvents 1.0 structured event as EventBridge delivers it; for ActionTrail, `data` holds the management event ' +
+            '(eventName, eventType, acsRegion, userIdentity, requestParameters, ...). Other attributes are allowed and ignored.',
+          properties: {
+            specversion: { const: '1.0' },
+            id: { type: 'string', minLength: 1, maxLength: FIELD_LIMITS.id },
+            source: { type: 'string', minLength: 1, maxLength: FIELD_LIMITS.source },
+            type: { type: 'string', minLength: 1, maxLength: FIELD_LIMITS.type, examples: ['actiontrail:ActionTrail:ApiCall', 'actiontrail:ActionTrail:ConsoleOperation'] },
+            time: { type: 'string', format: 'date-time', maxLength: FIELD_LIMITS.time },
+            subject: { type: 'string', minLength: 1, maxLength: FIELD_LIMITS.subject },
+            aliyunaccountid: { type: ['string', 'number'], description: 'The account the event belongs to (EventBridge extension).' },
+            aliyunregionid: { type: 'string', maxLength: FIELD_LIMITS.region },
+            data: { description: 'An object, or a string holding JSON. `data_base64` is refused.' },
+          },
+          required: ['specversion', 'id', 'source', 'type'],
+        },
+        EventsDelivery: {
+          oneOf: [
+            ref('CloudEvent'),
+            { type: 'array', items: ref('CloudEvent'), minItems: 1, description: 'A batch (at most TAGWARDEN_EVENTS_MAX_PER_REQUEST).' },
+            { type: 'object', properties: { events: { type: 'array', items: ref('CloudEvent'), minItems: 1 } }, required: ['events'], not: { required: ['specversion'] } },
+          ],
+        },
+        EventsAnswer: {
+          type: 'object',
+          properties: {
+            received: { type: 'integer', minimum: 0, description: 'Well-formed events in the delivery.' },
+            accepted: { type: 'integer', minimum: 0, description: 'New events naming connections to check.' },
+            ignored: { type: 'integer', minimum: 0, description: 'Acknowledged without action (other events, own calls, failed calls, accounts or regions no policy covers).' },
+            duplicates: { type: 'integer', minimum: 0, description: 'Seen before (same source and id), by this or another replica.' },
+          },
+          required: ['received', 'accepted', 'ignored', 'duplicates'],
         },
         Error: {
           type: 'object',

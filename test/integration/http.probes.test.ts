@@ -1,4 +1,5 @@
 // Probes, metrics, the OpenAPI document, /v1/policies, error answers and the access log, over real HTTP.
+import SwaggerParser from '@apidevtools/swagger-parser';
 import { Counter, Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { PolicyView } from '../../src/http/index.js';
@@ -66,7 +67,7 @@ describe('probes, metrics and documents', () => {
     const doc = JSON.parse(res.text) as { openapi: string; paths: Record<string, Record<string, unknown>>; components: { schemas: Record<string, { properties?: Record<string, unknown> }> } };
     expect(doc.openapi).toBe('3.1.0');
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining([
-      '/v1/untag', '/v1/policies', '/v1/policies/{name}/scan', '/v1/jobs', '/v1/jobs/{id}', '/v1/jobs/{id}/retry', '/healthz', '/readyz', '/metrics',
+      '/v1/untag', '/v1/events', '/v1/policies', '/v1/policies/{name}/scan', '/v1/jobs', '/v1/jobs/{id}', '/v1/jobs/{id}/retry', '/healthz', '/readyz', '/metrics',
     ]));
     expect(Object.keys(doc.paths['/v1/untag']!)).toEqual(['post']);
     expect(Object.keys(doc.components.schemas.UntagRequest!.properties!)).toEqual(
@@ -75,6 +76,28 @@ describe('probes, metrics and documents', () => {
     const refs = [...res.text.matchAll(/"\$ref":"#\/components\/schemas\/([A-Za-z]+)"/g)].map((m) => m[1]!);
     expect(refs.length).toBeGreaterThan(5);
     for (const name of refs) expect(doc.components.schemas[name], name).toBeDefined();
+  });
+
+  it('serves an OpenAPI document that validates against the OpenAPI 3.1 schema, POST /v1/events included', async () => {
+    fixture = await startFixture({ token: TOKEN });
+    const res = await call(fixture, 'GET', '/v1/openapi.json');
+    const doc = JSON.parse(res.text) as Record<string, unknown>;
+    // validate() checks the document against the official OpenAPI 3.1 schema and resolves every $ref.
+    const checked = (await SwaggerParser.validate(structuredClone(doc) as never)) as unknown as {
+      paths: Record<string, { post?: { security?: unknown; requestBody?: { content: Record<string, unknown> }; responses: Record<string, unknown> } }>;
+      components: { schemas: Record<string, { required?: string[] }>; securitySchemes: Record<string, { type: string; in?: string; name?: string }> };
+    };
+    const events = checked.paths['/v1/events']?.post;
+    expect(events?.security).toEqual([{ eventBridgeToken: [] }, { bearerAuth: [] }]);
+    expect(Object.keys(events?.requestBody?.content ?? {})).toEqual(['application/cloudevents+json', 'application/cloudevents-batch+json', 'application/json']);
+    expect(Object.keys(events?.responses ?? {})).toEqual(['200', '400', '401', '413', '415', '503']);
+    expect(checked.components.securitySchemes['eventBridgeToken']).toMatchObject({ type: 'apiKey', in: 'header', name: 'x-eventbridge-signature-token' });
+    expect(checked.components.schemas['CloudEvent']?.required).toEqual(['specversion', 'id', 'source', 'type']);
+    expect(checked.components.schemas['EventsAnswer']?.required).toEqual(['received', 'accepted', 'ignored', 'duplicates']);
+    // The validator is not a rubber stamp: the same document with a broken reference is refused.
+    const broken = structuredClone(doc) as { paths: Record<string, { post: { responses: Record<string, unknown> } }> };
+    broken.paths['/v1/events']!.post.responses['200'] = { description: 'x', content: { 'application/json': { schema: { $ref: '#/components/schemas/Nope' } } } };
+    await expect(SwaggerParser.validate(broken as never)).rejects.toThrow(/Nope|resolve|pointer/i);
   });
 });
 
