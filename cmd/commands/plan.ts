@@ -2,8 +2,8 @@
 // tags it loses with their values, a table per policy and region, and a totals line.
 // Exit 0 nothing to change, 2 changes pending, 3 a policy would be halted by its blast-radius cap, 1 error.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import type { PlanReport, PlanResource, PlanRow } from '../../src/runtime/index.js';
-import { configOrExit, createProgress, err, out, plural, progressIntervalMs, say, table } from './shared.js';
+import type { AccountsPlanReport, PlanReport, PlanResource, PlanRow } from '../../src/runtime/index.js';
+import { collect, configOrExit, createProgress, err, out, plural, progressIntervalMs, say, table } from './shared.js';
 
 interface PlanFlags {
   policies?: string;
@@ -14,6 +14,7 @@ interface PlanFlags {
   retries?: number;
   failFast?: boolean;
   progressInterval?: string;
+  account?: string[];
 }
 
 /** `--retries <n>`: a non-negative integer. */
@@ -61,18 +62,29 @@ export function totalsLine(report: PlanReport): string {
 }
 
 /** The human-readable plan. */
-export function renderPlan(report: PlanReport, verbose: boolean): string {
+export function renderPlan(report: PlanReport | AccountsPlanReport, verbose: boolean): string {
   const lines: string[] = [];
+  // With an accounts file every row names its account (and a skipped account has its own row).
+  const many = 'accounts' in report;
+  const accountOf = (r: PlanRow): string => (r as PlanRow & { account?: string }).account ?? '';
   for (const r of report.rows) {
     const shown = r.resources ?? [];
     if (shown.length === 0) continue;
-    lines.push(`${r.policy} in ${r.region} (${r.mode}${r.overCap ? ', HALTED: over its cap, nothing would be applied' : ''}):`);
+    lines.push(`${many ? `account ${accountOf(r)}: ` : ''}${r.policy} in ${r.region} (${r.mode}${r.overCap ? ', HALTED: over its cap, nothing would be applied' : ''}):`);
     for (const res of shown) lines.push(...describeResource(res, verbose));
     lines.push('');
   }
-  const rows = report.rows.map((r) => [r.policy, r.region, r.mode, r.scanned, r.violating, r.tagsToRemove, r.calls, r.floor, r.naiveCalls, rowState(r)]);
+  const rows: Array<Array<string | number>> = report.rows.map((r) => [
+    ...(many ? [accountOf(r)] : []),
+    r.policy, r.region, r.mode, r.scanned, r.violating, r.tagsToRemove, r.calls, r.floor, r.naiveCalls, rowState(r),
+  ]);
+  if (many) {
+    for (const a of report.accounts) {
+      if (a.status === 'skipped') rows.push([a.account, '-', '-', '-', 0, 0, 0, 0, 0, 0, `SKIPPED (${a.reason ?? 'role not assumed'})`]);
+    }
+  }
   lines.push(
-    table(['policy', 'region', 'mode', 'connections scanned', 'connections violating', 'tags to remove', 'UnTag calls', 'UnTag floor', 'naive UnTag calls', ''], rows),
+    table([...(many ? ['account'] : []), 'policy', 'region', 'mode', 'connections scanned', 'connections violating', 'tags to remove', 'UnTag calls', 'UnTag floor', 'naive UnTag calls', ''], rows),
     '',
     totalsLine(report),
   );
@@ -90,14 +102,25 @@ export function planCommand(): Command {
     .addOption(new Option('--retries <n>', 'retries of a failed page (default 3, or TAGWARDEN_RETRY_ATTEMPTS)').argParser(retriesArg))
     .option('--fail-fast', 'no retries: fail at the first unreachable endpoint or failed page')
     .option('--progress-interval <seconds>', 'when stderr is not a terminal, a progress line this often', '10')
+    .option('--account <id-or-name>', 'with an accounts file: only these accounts (repeatable, or comma-separated)', collect)
     .action(async (opts: PlanFlags) => {
       const config = await configOrExit({ policiesDir: opts.policies }, process.env, { retryAttempts: 3, retryMaxMs: 10_000 });
       if (!config) return;
-      const { planExitCode, planPolicies } = await import('../../src/runtime/index.js');
+      if (opts.account && !config.accountsFile) {
+        say('--account needs an accounts file (TAGWARDEN_ACCOUNTS_FILE)');
+        process.exitCode = 1;
+        return;
+      }
+      if (opts.out !== undefined && config.accountsFile) {
+        say('--out saves a single-account plan: with an accounts file, apply with `run --once --account ID` instead');
+        process.exitCode = 1;
+        return;
+      }
+      const { planAccounts, planExitCode, planPolicies, readAccountsFile } = await import('../../src/runtime/index.js');
       const { formatFinding } = await import('../../src/policy/index.js');
       const maxFailures = opts.failFast ? 0 : (opts.retries ?? config.retryAttempts);
       const progress = createProgress({ intervalMs: progressIntervalMs(opts.progressInterval) ?? 10_000 });
-      const report = await planPolicies(config, {
+      const planOptions: import('../../src/runtime/index.js').PlanOptions = {
         policiesPaths: [config.policiesDir],
         ...(opts.policy ? { policy: opts.policy } : {}),
         details: opts.json ? (opts.verbose ? 'verbose' : 'none') : opts.verbose ? 'verbose' : 'diff',
@@ -110,12 +133,25 @@ export function planCommand(): Command {
             say(`read failed (${reason.slice(0, 200)}); retry ${r.failures}/${r.maxFailures} in ${(r.delayMs / 1000).toFixed(1)}s`);
           },
         },
-        onProgress: (p) => progress.update(`plan: ${p.policy} ${p.region}: ${p.scanned.toLocaleString('en-US')} scanned (${p.regionsDone}/${p.regions} policy regions done)`),
-      }).catch((e: unknown) => {
+        onProgress: (p: { policy: string; region: string; scanned: number; regionsDone: number; regions: number }) =>
+          progress.update(`plan: ${p.policy} ${p.region}: ${p.scanned.toLocaleString('en-US')} scanned (${p.regionsDone}/${p.regions} policy regions done)`),
+      };
+      let report: PlanReport | AccountsPlanReport;
+      try {
+        report = config.accountsFile
+          ? await planAccounts(config, await readAccountsFile(config.accountsFile), { ...planOptions, ...(opts.account ? { accounts: opts.account } : {}) })
+          : await planPolicies(config, planOptions);
+      } catch (e) {
+        const { TagwardenError } = await import('../../src/errors.js');
+        if (!(e instanceof TagwardenError) || e.code !== 'CONFIG_INVALID') throw e;
+        say(e.message);
+        process.exitCode = 1;
+        return;
+      } finally {
         progress.done();
-        throw e;
-      });
-      progress.done();
+      }
+      const skipped = 'accounts' in report ? (report as AccountsPlanReport).accounts.filter((a) => a.status === 'skipped') : [];
+      for (const a of skipped) say(`account ${a.account} skipped: ${a.reason ?? 'role not assumed'}`);
       for (const f of report.findings) err(`${formatFinding(f)}\n`);
       if (opts.policy && report.rows.length === 0) {
         say(`no valid policy named ${opts.policy}`);
@@ -133,6 +169,7 @@ export function planCommand(): Command {
         out(renderPlan(report, opts.verbose === true));
       }
       if (report.halted) say('a policy would be halted by its maxRemovalsPerRun cap (exit 3)');
-      process.exitCode = planExitCode(report);
+      // A skipped account is an error: its part of the plan is unknown.
+      process.exitCode = skipped.length > 0 ? 1 : planExitCode(report);
     });
 }

@@ -1,10 +1,10 @@
 // `tagwarden run`: the daemon, or with --once a single pass that waits for every batch and prints a summary
 // (results on stdout; logs, findings and progress on stderr), or with --once --plan FILE exactly a saved plan.
 import { Command, Option } from 'commander';
-import type { ApplyResult, OnceResult } from '../../src/runtime/index.js';
+import type { AccountsOnceResult, ApplyResult, OnceResult } from '../../src/runtime/index.js';
 import type { PolicyRunSummary } from '../../src/queue/index.js';
 import { retriesArg } from './plan.js';
-import { cliLogger, configOrExit, createProgress, err, out, packageVersion, progressIntervalMs, redisReachable, say, table } from './shared.js';
+import { cliLogger, collect, configOrExit, createProgress, err, out, packageVersion, progressIntervalMs, redisReachable, say, table } from './shared.js';
 
 /** The summary table's columns: one meaning per name, the unit in the header. */
 export const SUMMARY_HEADERS = [
@@ -21,8 +21,9 @@ export const SUMMARY_HEADERS = [
   '',
 ];
 
-function summaryRows(summary: readonly PolicyRunSummary[]): Array<Array<string | number>> {
+function summaryRows(summary: ReadonlyArray<PolicyRunSummary & { account?: string }>, many: boolean): Array<Array<string | number>> {
   return summary.map((s) => [
+    ...(many ? [s.account ?? ''] : []),
     s.policy,
     s.scanned,
     s.violating,
@@ -38,9 +39,20 @@ function summaryRows(summary: readonly PolicyRunSummary[]): Array<Array<string |
 }
 
 /** Prints the per-policy summary of a run. */
-export function printSummary(result: Pick<OnceResult, 'runId' | 'summary' | 'timedOut'>, write: (text: string) => void = out): void {
+export function printSummary(
+  result: Pick<OnceResult, 'runId' | 'summary' | 'timedOut'> | Pick<AccountsOnceResult, 'runId' | 'summary' | 'timedOut' | 'accounts'>,
+  write: (text: string) => void = out,
+): void {
+  // With an accounts file every row names its account, and a skipped account (role not assumed) has its row.
+  const many = 'accounts' in result;
+  const rows = summaryRows(result.summary, many);
+  if (many) {
+    for (const a of result.accounts) {
+      if (a.status === 'skipped') rows.push([a.account, '-', 0, 0, 0, 0, 0, 0, 0, 0, 0, `SKIPPED (${a.reason ?? 'role not assumed'})`]);
+    }
+  }
   write(`run ${result.runId}\n`);
-  write(`${table(SUMMARY_HEADERS, summaryRows(result.summary))}\n`);
+  write(`${table([...(many ? ['account'] : []), ...SUMMARY_HEADERS], rows)}\n`);
   if (result.timedOut) write('timed out before every batch ended\n');
 }
 
@@ -51,6 +63,7 @@ interface RunFlags {
   plan?: string;
   maxPlanAge?: number;
   policy?: string;
+  account?: string[];
   json?: boolean;
   port?: string;
   timeout?: number;
@@ -68,6 +81,7 @@ export function runCommand(): Command {
     .option('--plan <file>', 'with --once: apply exactly this saved plan (`tagwarden plan --out FILE`), no new scan')
     .addOption(new Option('--max-plan-age <minutes>', 'with --plan: refuse a plan older than this').argParser(Number).default(60))
     .option('--policy <name>', 'with --once: only this policy')
+    .option('--account <id-or-name>', 'with --once and an accounts file: only these accounts (repeatable, or comma-separated)', collect)
     .option('--json', 'with --once: print the summary as one JSON document')
     .option('--port <port>', 'HTTP port (TAGWARDEN_HTTP_PORT)')
     .addOption(new Option('--timeout <seconds>', 'with --once: give up waiting after this long').argParser(Number))
@@ -91,6 +105,11 @@ export function runCommand(): Command {
         { retryAttempts: 4, retryMaxMs: 10_000, logLevel: 'warn' },
       );
       if (!config) return;
+      if (opts.account && !config.accountsFile) {
+        say('--account needs an accounts file (TAGWARDEN_ACCOUNTS_FILE)');
+        process.exitCode = 1;
+        return;
+      }
       if (!(await redisReachable(config.redisUrl))) return;
       const logger = await cliLogger(config);
       const runtime = await import('../../src/runtime/index.js');
@@ -124,15 +143,34 @@ export function runCommand(): Command {
         return;
       }
       const { formatFinding } = await import('../../src/policy/index.js');
-      const result = await runtime
-        .runOnce(config, {
-          policiesPaths: [config.policiesDir],
-          logger,
-          ...(opts.policy ? { policy: opts.policy } : {}),
-          ...(opts.timeout ? { timeoutMs: opts.timeout * 1000 } : {}),
-          onProgress: (p) => progress.update(`run --once: scans ${p.scansEnded}/${p.scans}  batches ${p.batchesEnded}/${p.batches}  tags removed ${p.removed}`),
-        })
-        .finally(() => progress.done());
+      const onceOptions: import('../../src/runtime/index.js').OnceOptions = {
+        policiesPaths: [config.policiesDir],
+        logger,
+        ...(opts.policy ? { policy: opts.policy } : {}),
+        ...(opts.timeout ? { timeoutMs: opts.timeout * 1000 } : {}),
+        onProgress: (p: { scansEnded: number; scans: number; batchesEnded: number; batches: number; removed: number }) =>
+          progress.update(`run --once: scans ${p.scansEnded}/${p.scans}  batches ${p.batchesEnded}/${p.batches}  tags removed ${p.removed}`),
+      };
+      let result: OnceResult | AccountsOnceResult;
+      try {
+        result = config.accountsFile
+          ? await runtime.runOnceAccounts(config, await runtime.readAccountsFile(config.accountsFile), {
+              ...onceOptions,
+              ...(opts.account ? { accounts: opts.account } : {}),
+            })
+          : await runtime.runOnce(config, onceOptions);
+      } catch (e) {
+        const { TagwardenError } = await import('../../src/errors.js');
+        if (!(e instanceof TagwardenError) || e.code !== 'CONFIG_INVALID') throw e;
+        say(e.message);
+        process.exitCode = 1;
+        return;
+      } finally {
+        progress.done();
+      }
+      if ('accounts' in result) {
+        for (const a of (result as AccountsOnceResult).accounts) if (a.status === 'skipped') say(`account ${a.account} skipped: ${a.reason ?? 'role not assumed'}`);
+      }
       for (const f of result.findings) err(`${formatFinding(f)}\n`);
       if (opts.json) out(`${JSON.stringify(result, null, 2)}\n`);
       else printSummary(result);

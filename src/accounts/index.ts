@@ -3,3 +3,4 @@
 export { parseAccountList } from './load.js';
 export { accountsJsonSchema, accountListSchema, ACCOUNT_ID_RE, ROLE_ARN_RE, type AccountListDocument } from './schema.js';
 export type { Account, AccountList, AccountSelector, DirectorySettings } from './types.js';
+export { accountsOfPolicy, policyGovernsAccount, restrictAccounts } from './select.js';

@@ -38,6 +38,22 @@ export const CONFIG_SCHEMA = z.object({
   /** TAGWARDEN_ACCOUNT_ID: the quota scope; replicas with the same value share one rate limit. */
   accountId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).default('default'),
   /**
+   * TAGWARDEN_ACCOUNTS_FILE: an AccountList YAML (schemas/accountlist.schema.json). When set, every listed member
+   * (and, with its `directory` section, every Resource Directory member) is governed through its assumed role,
+   * each with its own quota scope and queues. Unset: one account, the deployment's own credentials.
+   */
+  accountsFile: z.string().min(1).optional(),
+  /** TAGWARDEN_STS_ENDPOINT: STS for AssumeRole (https; http only to a loopback emulator). */
+  stsEndpoint: z.url({ protocol: /^https?$/ }).default('https://sts.aliyuncs.com'),
+  /** TAGWARDEN_STS_DURATION_SECONDS: member session lifetime asked for (900 to the role's MaxSessionDuration). */
+  stsDurationSeconds: int(900, 43_200).default(3_600),
+  /** TAGWARDEN_STS_SESSION_NAME: RoleSessionName, shown in each member's ActionTrail. */
+  stsSessionName: z.string().regex(/^[A-Za-z0-9._@-]{2,64}$/, '2-64 letters, digits, . _ @ -').default('tagwarden'),
+  /** TAGWARDEN_RESOURCE_MANAGER_ENDPOINT: Resource Manager for Resource Directory ListAccounts. */
+  resourceManagerEndpoint: z.url({ protocol: /^https?$/ }).default('https://resourcemanager.aliyuncs.com'),
+  /** TAGWARDEN_ACCOUNT_CONCURRENCY: accounts `run --once` and `plan` work on at once. */
+  accountConcurrency: int(1, 256).default(8),
+  /**
    * TAGWARDEN_REGIONS: regions this replica works for (untag queues); defaults to every region VpcPeer lists.
    * A well-formed region VpcPeer does not list (yet) is accepted; the daemon warns about it at start.
    */
@@ -123,6 +139,12 @@ const ENV_NAMES: Record<Exclude<keyof AppConfigInput, 'quotas'>, string> = {
   connectTimeoutMs: 'TAGWARDEN_CONNECT_TIMEOUT_MS',
   readTimeoutMs: 'TAGWARDEN_READ_TIMEOUT_MS',
   accountId: 'TAGWARDEN_ACCOUNT_ID',
+  accountsFile: 'TAGWARDEN_ACCOUNTS_FILE',
+  stsEndpoint: 'TAGWARDEN_STS_ENDPOINT',
+  stsDurationSeconds: 'TAGWARDEN_STS_DURATION_SECONDS',
+  stsSessionName: 'TAGWARDEN_STS_SESSION_NAME',
+  resourceManagerEndpoint: 'TAGWARDEN_RESOURCE_MANAGER_ENDPOINT',
+  accountConcurrency: 'TAGWARDEN_ACCOUNT_CONCURRENCY',
   regions: 'TAGWARDEN_REGIONS',
   quotaFraction: 'TAGWARDEN_QUOTA_FRACTION',
   quotaWindowMs: 'TAGWARDEN_QUOTA_WINDOW_MS',

@@ -58,6 +58,7 @@ export function checkMeaning(raw: unknown, ctx: Context): PolicyFinding[] {
   const removeKeys = checkRemove(spec, report);
   checkKeep(spec, removeKeys, report);
   checkSelector(spec, report);
+  if (isObject(spec.accounts)) checkTagMatch(spec.accounts.tags, ['spec', 'accounts', 'tags'], report);
   checkExemptions(spec, ctx.now, report);
   checkSchedule(spec, report);
   return findings;

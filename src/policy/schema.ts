@@ -60,6 +60,15 @@ const selector = mapping({
   attributes: selectorAttributes.optional().describe('Only connections whose ListVpcPeerConnections attributes match; all given fields must match.'),
 }, 'which resources are in scope');
 
+const ACCOUNT_ID_RULE = 'an account ID of 1-20 digits, quoted, e.g. "1234567890123456"';
+const accountChoice = mapping({
+  ids: stringList('account IDs', z.string(err(ACCOUNT_ID_RULE)).regex(/^[0-9]{1,20}$/, err(ACCOUNT_ID_RULE))).optional()
+    .describe('Only these account IDs.'),
+  names: stringList('account names', z.string(err('an account name')).min(1, err('an account name')).max(128, err('at most 128 characters'))).optional()
+    .describe('Only the accounts with these names (the accounts file\'s name, or the directory\'s DisplayName).'),
+  tags: tagMatch().optional().describe('Only accounts carrying all of these account tags; values are patterns, "*" means present with any value.'),
+}, 'which accounts the policy governs: ids, names and/or tags');
+
 const remove = mapping({
   keys: stringList('exact tag keys', tagKey()).optional().describe('Exact tag keys to remove.'),
   keyPatterns: stringList('key patterns', pattern()).optional().describe(`Tag keys matching any of these are removed (${PATTERN_RULE}).`),
@@ -111,6 +120,7 @@ export const policySchema = mapping({
       .min(1, err('at least one region ID'))
       .describe('Region IDs this policy runs in.'),
     selector: selector.optional().describe('Optional: which resources are in scope; all given conditions must hold. Absent: every connection in the regions.'),
+    accounts: accountChoice.optional().describe('Optional, with an accounts file: which member accounts the policy governs; all given conditions must hold. Absent: every account.'),
     remove: remove.describe('What to remove. keep and system tags always win.'),
     keep: z.array(pattern(), err(`a list of keys or patterns (${PATTERN_RULE})`)).default([]).describe('Keys or patterns never removed by this policy; keep beats remove.'),
     exemptions: z.array(exemption, err('a list of exemptions')).default([]).describe('Resources left alone until a date, with a reason.'),

@@ -1,6 +1,6 @@
 // Owns queue names, job payload schemas, the run ledger and the producer API for other systems.
 // Must not process jobs or call the cloud: that is worker/'s job.
-export { SCAN_QUEUE, BACKOFF_TYPE, untagQueueName, untagJobOptions, scanJobOptions, safeRunId, type RetentionOptions } from './names.js';
+export { SCAN_QUEUE, BACKOFF_TYPE, untagQueueName, accountQueuePrefix, untagJobOptions, scanJobOptions, safeRunId, type RetentionOptions } from './names.js';
 export {
   UntagJobSchema,
   ScanJobSchema,

@@ -12,6 +12,16 @@ export function untagQueueName(account: string, region: string): string {
   return `untag-${account}-${region}`;
 }
 
+/**
+ * The Redis key prefix of one member account: its scan and untag queues, rate-limiter keys, run ledger and
+ * scan leases all live under it, so a throttled or broken account never shares a key with another.
+ * The only place account-scoped names are made (a Redis Cluster deployment puts each account under its own
+ * hash tag here). A single-account deployment (no accounts file) keeps the configured prefix unchanged.
+ */
+export function accountQueuePrefix(prefix: string, accountId: string): string {
+  return `${prefix}.acct-${accountId}`;
+}
+
 /** The name of the custom backoff strategy workers register (exponential, full jitter, capped). */
 export const BACKOFF_TYPE = 'jittered';
 

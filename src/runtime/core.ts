@@ -3,7 +3,9 @@ import { Queue } from 'bullmq';
 import pLimit from 'p-limit';
 import { Registry } from 'prom-client';
 import type { Redis } from 'ioredis';
-import { classifyError, createCloudClient, type CloudApi, type CloudClientOptions, type CloudHooks } from '../cloud/index.js';
+import {
+  classifyError, createCloudClient, type CloudApi, type CloudClientOptions, type CloudHooks, type SdkCredentialsProvider,
+} from '../cloud/index.js';
 import type { AppConfig } from '../config/index.js';
 import { createLogger, type Logger } from '../logging/index.js';
 import { codeLabel, collectProcessMetrics, createMetrics, type Metrics } from '../metrics/index.js';
@@ -32,6 +34,8 @@ export interface RuntimeOptions {
   logger?: Logger;
   /** Explicit keys (the demo's emulator keys); otherwise the SDK's default credential chain. */
   credentials?: { accessKeyId: string; accessKeySecret: string };
+  /** A member account's assumed-role credentials (runtime/accounts.ts); wins over `credentials`. */
+  credentialsProvider?: SdkCredentialsProvider;
   now?: () => Date;
   /** While credentials are refused, how often to probe with one read call (default 15 s). */
   authProbeMs?: number;
@@ -160,7 +164,10 @@ export function createCore(config: AppConfig, options: RuntimeOptions = {}): Cor
       }
     },
   };
-  const cloud = createCloudClient(cloudOptionsOf(config, options.credentials), hooks);
+  const cloud = createCloudClient({
+    ...cloudOptionsOf(config, options.credentials),
+    ...(options.credentialsProvider ? { credentialsProvider: options.credentialsProvider } : {}),
+  }, hooks);
   const ledger = createLedger(redis, config.queuePrefix);
   let probe: NodeJS.Timeout | undefined;
 

@@ -14,3 +14,7 @@ export {
   type SavedPlan,
 } from './saved-plan.js';
 export { createCore, jobOptionsOf, type Core, type RuntimeOptions } from './core.js';
+export {
+  accountConfig, governedAccounts, loadAccounts, planAccounts, readAccountsFile, runOnceAccounts,
+  type AccountRun, type AccountsOnceOptions, type AccountsOnceResult, type AccountsPlanReport,
+} from './accounts.js';

@@ -20,6 +20,8 @@ export interface OnceOptions extends RuntimeOptions {
   policiesPaths: readonly string[];
   /** Only this policy. */
   policy?: string;
+  /** Only policies for which this holds (e.g. those governing the run's account). */
+  selectPolicy?: (policy: CompiledPolicy) => boolean;
   onProgress?: (progress: OnceProgress) => void;
   /** Give up waiting after this long (0 = wait as long as it takes). */
   timeoutMs?: number;
@@ -44,10 +46,11 @@ export async function runOnce(config: AppConfig, options: OnceOptions): Promise<
   const now = options.now ?? (() => new Date());
   const compiled = compilePolicies(read.sources, now());
   const findings = [...read.findings, ...compiled.findings];
-  const policies = compiled.policies.filter((p) => options.policy === undefined || p.name === options.policy);
-  if (options.policy !== undefined && policies.length === 0) {
+  const named = compiled.policies.filter((p) => options.policy === undefined || p.name === options.policy);
+  if (options.policy !== undefined && named.length === 0) {
     throw new TagwardenError('NOT_FOUND', `no valid policy named ${options.policy}`, { details: { policy: options.policy, valid: compiled.policies.map((p) => p.name) } });
   }
+  const policies = named.filter((p) => options.selectPolicy?.(p) ?? true);
   // Batches for a region without an untag worker in this process would wait forever: refuse up front.
   const uncovered = policies.flatMap((p) => p.regions.filter((r) => !(config.regions as readonly string[]).includes(r)).map((r) => `${p.name}/${r}`));
   if (uncovered.length > 0) {

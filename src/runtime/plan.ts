@@ -1,9 +1,9 @@
 // `tagwarden plan`: read-only. Reads the live state, matches and plans, and reports what a run would change.
 import { randomUUID } from 'node:crypto';
-import { createCloudClient } from '../cloud/index.js';
+import { createCloudClient, type SdkCredentialsProvider } from '../cloud/index.js';
 import type { AppConfig } from '../config/index.js';
 import { MAX_KEYS_PER_CALL, type Batch, type Removal, type Resource } from '../model.js';
-import { compilePolicies, explainResource, type PolicyFinding } from '../policy/index.js';
+import { compilePolicies, explainResource, type CompiledPolicy, type PolicyFinding } from '../policy/index.js';
 import { readPolicySources } from '../policy-files/index.js';
 import { createLocalPacer } from '../ratelimit/index.js';
 import { planRegion, type PageRetry } from '../worker/index.js';
@@ -86,6 +86,10 @@ export interface PlanOptions {
   /** Bounds the page retries (default: the config's retry attempts) and tells of each. */
   retry?: Partial<Pick<PageRetry, 'maxFailures' | 'onRetry'>>;
   credentials?: { accessKeyId: string; accessKeySecret: string };
+  /** A member account's assumed-role credentials (runtime/accounts.ts); wins over `credentials`. */
+  credentialsProvider?: SdkCredentialsProvider;
+  /** Only policies for which this holds (e.g. those governing the plan's account). */
+  selectPolicy?: (policy: CompiledPolicy) => boolean;
   onProgress?: (event: { policy: string; region: string; scanned: number; regionsDone: number; regions: number }) => void;
   now?: () => Date;
   /** Deprecated spelling of details: 'verbose'. */
@@ -100,12 +104,17 @@ export async function planPolicies(config: AppConfig, options: PlanOptions): Pro
   const compiled = compilePolicies(read.sources, now());
   const findings = [...read.findings, ...compiled.findings];
   const pacer = createLocalPacer({ quotas: config.quotas, windowMs: config.quotaWindowMs, fraction: config.quotaFraction });
-  const cloud = createCloudClient(cloudOptionsOf(config, options.credentials), { before: (api, region) => pacer.acquire(region, api) });
+  const cloud = createCloudClient(
+    { ...cloudOptionsOf(config, options.credentials), ...(options.credentialsProvider ? { credentialsProvider: options.credentialsProvider } : {}) },
+    { before: (api, region) => pacer.acquire(region, api) },
+  );
   const retry: PageRetry = { ...pageRetryOf(config), ...options.retry };
   const runId = `plan-${randomUUID()}`;
   const createdAt = now();
   const rows: PlanRow[] = [];
-  const chosen = compiled.policies.filter((p) => options.policy === undefined || p.name === options.policy);
+  const chosen = compiled.policies.filter(
+    (p) => (options.policy === undefined || p.name === options.policy) && (options.selectPolicy === undefined || options.selectPolicy(p)),
+  );
   const regions = chosen.reduce((n, p) => n + p.regions.length, 0);
   let regionsDone = 0;
   for (const policy of chosen) {
