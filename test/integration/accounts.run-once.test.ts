@@ -128,8 +128,9 @@ describe('plan and run --once over many accounts', () => {
     try {
       const keys = await redis.keys(`${prefix}*`);
       const under = (account: string) => keys.filter((k) => k.startsWith(`${accountQueuePrefix(prefix, account)}:`));
-      expect(under(PROD).some((k) => k.includes(`untag-${PROD}-${REGION}`))).toBe(true);
-      expect(under(DEV).some((k) => k.includes(`untag-${DEV}-${REGION}`))).toBe(true);
+      expect(under(PROD).some((k) => k.includes(':run:'))).toBe(true);
+      expect(under(DEV).some((k) => k.includes(':run:'))).toBe(true);
+      expect(under(DEV).some((k) => k.includes(`ratelimit:${DEV}:${REGION}:UnTagResources`))).toBe(true);
       expect(under(DEV).some((k) => k.includes(PROD))).toBe(false);
       expect(under(LOCKED)).toEqual([]);
       expect(keys.filter((k) => !under(PROD).includes(k) && !under(DEV).includes(k))).toEqual([]);
