@@ -2,7 +2,7 @@
 // tags it loses with their values, a table per policy and region, and a totals line.
 // Exit 0 nothing to change, 2 changes pending, 3 a policy would be halted by its blast-radius cap, 1 error.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import type { AccountsPlanReport, PlanReport, PlanResource, PlanRow } from '../../src/runtime/index.js';
+import type { AccountsPlanReport, PlanOptions, PlanReport, PlanResource, PlanRow } from '../../src/runtime/index.js';
 import { collect, configOrExit, createProgress, err, out, plural, progressIntervalMs, say, table } from './shared.js';
 
 interface PlanFlags {
@@ -120,7 +120,7 @@ export function planCommand(): Command {
       const { formatFinding } = await import('../../src/policy/index.js');
       const maxFailures = opts.failFast ? 0 : (opts.retries ?? config.retryAttempts);
       const progress = createProgress({ intervalMs: progressIntervalMs(opts.progressInterval) ?? 10_000 });
-      const planOptions: import('../../src/runtime/index.js').PlanOptions = {
+      const planOptions: PlanOptions = {
         policiesPaths: [config.policiesDir],
         ...(opts.policy ? { policy: opts.policy } : {}),
         details: opts.json ? (opts.verbose ? 'verbose' : 'none') : opts.verbose ? 'verbose' : 'diff',

@@ -1,7 +1,7 @@
 // `tagwarden run`: the daemon, or with --once a single pass that waits for every batch and prints a summary
 // (results on stdout; logs, findings and progress on stderr), or with --once --plan FILE exactly a saved plan.
 import { Command, Option } from 'commander';
-import type { AccountsOnceResult, ApplyResult, OnceResult } from '../../src/runtime/index.js';
+import type { AccountsOnceResult, ApplyResult, OnceOptions, OnceResult } from '../../src/runtime/index.js';
 import type { PolicyRunSummary } from '../../src/queue/index.js';
 import { retriesArg } from './plan.js';
 import { cliLogger, collect, configOrExit, createProgress, err, out, packageVersion, progressIntervalMs, redisReachable, say, table } from './shared.js';
@@ -143,7 +143,7 @@ export function runCommand(): Command {
         return;
       }
       const { formatFinding } = await import('../../src/policy/index.js');
-      const onceOptions: import('../../src/runtime/index.js').OnceOptions = {
+      const onceOptions: OnceOptions = {
         policiesPaths: [config.policiesDir],
         logger,
         ...(opts.policy ? { policy: opts.policy } : {}),

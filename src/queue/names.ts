@@ -15,11 +15,24 @@ export function untagQueueName(account: string, region: string): string {
 /**
  * The Redis key prefix of one member account: its scan and untag queues, rate-limiter keys, run ledger and
  * scan leases all live under it, so a throttled or broken account never shares a key with another.
- * The only place account-scoped names are made (a Redis Cluster deployment puts each account under its own
- * hash tag here). A single-account deployment (no accounts file) keeps the configured prefix unchanged.
+ *
+ * This is the only place account-scoped names are made. Rule for Redis Cluster: the account ID is the FIRST
+ * `{...}` of every key of that account (`<prefix>.acct-{<id>}:...`), so all of one account's keys hash to one
+ * slot (BullMQ's multi-key scripts stay legal) and accounts spread across the masters. Queue names may carry
+ * their own hash tags (`{scan}`, `untag-{account}-region`) for the single-account case: Redis hashes only
+ * the first `{...}` of a key, so under an account prefix the account's tag wins and the two compose. No other
+ * part of a key may put a `{` before the prefix. A single-account deployment (no accounts file) keeps the
+ * configured prefix unchanged.
  */
 export function accountQueuePrefix(prefix: string, accountId: string): string {
-  return `${prefix}.acct-${accountId}`;
+  if (!/^\d{1,32}$/.test(accountId)) {
+    // Braces or anything else would break the hash tag (and an account ID is digits).
+    throw new TypeError(`account ID must be digits, got ${JSON.stringify(accountId.slice(0, 40))}`);
+  }
+  if (prefix.includes('{') || prefix.includes('}')) {
+    throw new TypeError('queue prefix must not contain braces under an account: the account is the hash tag');
+  }
+  return `${prefix}.acct-{${accountId}}`;
 }
 
 /** The name of the custom backoff strategy workers register (exponential, full jitter, capped). */
