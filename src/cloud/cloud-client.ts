@@ -207,7 +207,13 @@ export function createCloudClient(options: CloudClientOptions, hooks: CloudHooks
         .map((item) => toResource(item, region))
         .filter((r): r is Resource => r !== undefined && keep(r));
       const nextToken = nextTokenOf(api, region, body, token);
-      yield { items, requestId: requestIdOf(body), ...(nextToken !== undefined ? { nextToken } : {}) };
+      const total = Number(body['TotalCount']);
+      yield {
+        items,
+        requestId: requestIdOf(body),
+        ...(nextToken !== undefined ? { nextToken } : {}),
+        ...(body['TotalCount'] !== undefined && body['TotalCount'] !== '' && Number.isInteger(total) && total >= 0 ? { totalCount: total } : {}),
+      };
       if (nextToken === undefined) return;
       token = nextToken;
     }

@@ -37,6 +37,8 @@ export interface Page<T> {
   readonly requestId: string;
   /** Token to resume after this page; undefined on the last page. */
   readonly nextToken?: string;
+  /** ListVpcPeerConnections: the listing's TotalCount as the service answered it (a bound, not a promise). */
+  readonly totalCount?: number;
 }
 
 export interface TagRow {

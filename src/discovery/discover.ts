@@ -18,8 +18,8 @@ export interface PageRetry {
  * Pages a listing, resuming from the last good page's token when a page fails transiently, so one 503 in a
  * million-connection scan does not start it over.
  */
-export async function* resumable<T>(open: (startToken?: string) => AsyncIterable<Page<T>>, retry: PageRetry): AsyncIterable<Page<T>> {
-  let token: string | undefined;
+export async function* resumable<T>(open: (startToken?: string) => AsyncIterable<Page<T>>, retry: PageRetry, startToken?: string): AsyncIterable<Page<T>> {
+  let token: string | undefined = startToken;
   let failures = 0;
   for (;;) {
     try {
@@ -38,6 +38,73 @@ export async function* resumable<T>(open: (startToken?: string) => AsyncIterable
       await new Promise((resolve) => setTimeout(resolve, delayMs));
     }
   }
+}
+
+/** Where a paged discovery stands: which listing, the token after the last page read, and how many it has read. */
+export interface DiscoveryCursor {
+  /** Index of the listing (one per instance ID of the selector, else a single one). */
+  readonly listing: number;
+  /** The token of the next page of that listing; undefined: its first page. */
+  readonly token?: string;
+  /** Resources read so far from that listing (for the bound on what is left). */
+  readonly read: number;
+}
+
+/** One page of discovery: its resources, where to resume after it, and a bound on what is still to come. */
+export interface DiscoveryPage {
+  readonly items: readonly Resource[];
+  /** Where to resume after this page; null once discovery is complete. */
+  readonly cursor: DiscoveryCursor | null;
+  /**
+   * At most this many resources are still to come, from the listing's TotalCount (a resource created during the
+   * scan may add to it); undefined when nothing bounds it.
+   */
+  readonly left?: number;
+}
+
+/**
+ * Streams discovery page by page, from `from` (a cursor of an earlier page) or from the start. Each page says
+ * where to resume after it, so a scan that dies mid-way continues from its last recorded page.
+ * ListTagResources discovery merges rows per resource across pages and keys, so it comes as one page at the end.
+ */
+export async function* discoverPages(
+  cloud: CloudApi,
+  policy: CompiledPolicy,
+  region: string,
+  retry: PageRetry,
+  from?: DiscoveryCursor,
+  pageSize?: number,
+): AsyncIterable<DiscoveryPage> {
+  const plan = discoveryPlan(policy);
+  if (plan.kind === 'connections') {
+    const { instanceIds, vpcIds, name, resourceGroupId, tags } = plan.filter;
+    const base = {
+      ...(vpcIds ? { vpcIds } : {}),
+      ...(name !== undefined ? { name } : {}),
+      ...(resourceGroupId !== undefined ? { resourceGroupId } : {}),
+      ...(tags ? { tags } : {}),
+    };
+    const listings = instanceIds ?? [undefined];
+    for (let l = from?.listing ?? 0; l < listings.length; l += 1) {
+      const instanceId = listings[l];
+      const sized = pageSize !== undefined ? { ...base, maxResults: pageSize } : base;
+      const filter = instanceId === undefined ? sized : { ...sized, instanceId };
+      const resumed = from !== undefined && from.listing === l;
+      let read = resumed ? from.read : 0;
+      const start = resumed ? from.token : undefined;
+      for await (const page of resumable((token) => cloud.listPeerConnections(region, filter, token), retry, start)) {
+        read += page.items.length;
+        // A listing by instance ID lists at most that one connection.
+        const left = page.totalCount === undefined ? undefined : Math.max(0, page.totalCount - read) + (listings.length - l - 1);
+        const cursor = page.nextToken !== undefined ? { listing: l, token: page.nextToken, read } : l + 1 < listings.length ? { listing: l + 1, read: 0 } : null;
+        yield { items: page.items, cursor, ...(left !== undefined ? { left } : {}) };
+      }
+    }
+    return;
+  }
+  const items: Resource[] = [];
+  for await (const resource of discover(cloud, policy, region, retry)) items.push(resource);
+  yield { items, cursor: null, left: 0 };
 }
 
 /**

@@ -121,7 +121,26 @@ redis.call('EXPIRE', KEYS[1], 604800)
 redis.call('EXPIRE', KEYS[2], 604800)
 return 1`;
 
+// KEYS: the scan log (a list). ARGV: the header. Opens the log only when none is there; returns 1 when opened.
+const OPEN_LOG = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[1], 604800)
+return 1`;
+
+// KEYS: the scan log. ARGV: the page's index, the page's entry, the header's runId. Appends page n only as the
+// log's (n+1)th entry of that run, so a page is recorded once whoever retries it; returns 1 when appended.
+const APPEND_LOG = `
+if redis.call('LLEN', KEYS[1]) ~= tonumber(ARGV[1]) + 1 then return 0 end
+local header = cjson.decode(redis.call('LINDEX', KEYS[1], 0))
+if header['runId'] ~= ARGV[3] then return 0 end
+redis.call('RPUSH', KEYS[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], 604800)
+return 1`;
+
 const endBatchScript = cachedScript(END_BATCH);
+const openLogScript = cachedScript(OPEN_LOG);
+const appendLogScript = cachedScript(APPEND_LOG);
 const recordEmptyScript = cachedScript(RECORD_EMPTY);
 const recordScanScript = cachedScript(RECORD_SCAN);
 
@@ -131,6 +150,8 @@ export function createLedger(redis: Redis, prefix: string) {
   const statusKey = `${prefix}:policy-status`;
   // One saved plan per (policy, region), not per run: any later scan finds an interrupted one and finishes it.
   const planKey = (policy: string, region: string) => `${prefix}:scan-plan:${policy}|${region}`;
+  // One scan log per (policy, region), for the same reason: the header, then one entry per page discovered.
+  const logKey = (policy: string, region: string) => `${prefix}:scan-log:${policy}|${region}`;
 
   return {
     /** Records a finished scan and the batches it enqueued (idempotent per batch ID). */
@@ -257,6 +278,37 @@ export function createLedger(redis: Redis, prefix: string) {
 
     async deletePlan(policy: string, region: string): Promise<void> {
       await redis.unlink(planKey(policy, region));
+    },
+
+    /**
+     * Opens the append-only log of a scan (its header: run, policy, time, packing), unless a log is there:
+     * returns false then, and the caller reads and finishes that one first.
+     */
+    async openScanLog(policy: string, region: string, header: { runId: string }): Promise<boolean> {
+      return Number(await openLogScript(redis, [logKey(policy, region)], [JSON.stringify(header)])) === 1;
+    },
+
+    /**
+     * Appends page `index` (from 0) of the scan `runId` to its log: once, in order. Returns false when the
+     * log already holds that page or is not that run's (nothing is written then).
+     */
+    async appendScanLog(policy: string, region: string, runId: string, index: number, entry: unknown): Promise<boolean> {
+      return Number(await appendLogScript(redis, [logKey(policy, region)], [String(index), JSON.stringify(entry), runId])) === 1;
+    },
+
+    /** The log of an unfinished scan of this policy and region: its header and pages in order. */
+    async readScanLog(policy: string, region: string): Promise<{ header: { runId: string } & Record<string, unknown>; pages: unknown[] } | undefined> {
+      const key = logKey(policy, region);
+      const length = await redis.llen(key);
+      if (length === 0) return undefined;
+      const raw: string[] = [];
+      for (let i = 0; i < length; i += 1000) raw.push(...(await redis.lrange(key, i, Math.min(length, i + 1000) - 1)));
+      const [header, ...pages] = raw.map((r) => JSON.parse(r) as unknown);
+      return { header: header as { runId: string } & Record<string, unknown>, pages };
+    },
+
+    async deleteScanLog(policy: string, region: string): Promise<void> {
+      await redis.unlink(logKey(policy, region));
     },
 
     /** The status of one policy in one region, if it ever ran. */

@@ -56,6 +56,8 @@ export interface RuntimeOptions {
   version?: string;
   /** Tests only: jobs per addBulk while a scan enqueues (default 500). */
   enqueueChunk?: number;
+  /** Tests only: connections per ListVpcPeerConnections page a scan asks for (default 100). */
+  listPageSize?: number;
 }
 
 /** Credential health, fed by every cloud call: one auth failure marks the replica unfit for work. */
@@ -219,6 +221,7 @@ export function createCore(config: AppConfig, options: RuntimeOptions = {}): Cor
           leaseMs: scanLeaseMs(config),
           ...(options.beforeScanWrite ? { beforeWrite: options.beforeScanWrite } : {}),
           ...(options.enqueueChunk ? { enqueueChunk: options.enqueueChunk } : {}),
+          ...(options.listPageSize ? { pageSize: options.listPageSize } : {}),
           packing: config.packing,
         },
         queueFor,

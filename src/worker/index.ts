@@ -15,7 +15,7 @@ export { jitteredBackoff } from './backoff.js';
 export { actionFor, permanentReason, type FailureAction } from './failures.js';
 export { discover, type PageRetry } from '../discovery/index.js';
 export { planRegion, type RegionPlan } from './plan-region.js';
-export type { ScanResult } from './scan.js';
+export { REPEATED_SCAN_WRITE_POINTS, SCAN_WRITE_POINTS, scanWritePointOf, type ScanResult, type ScanWritePoint } from './scan.js';
 export type { UntagResult } from './untag.js';
 
 export interface WorkerPoolOptions {

@@ -1,6 +1,6 @@
 // One policy in one region through the stages: discovery -> match -> plan. Shared by the scan job and `plan`.
 import type { CloudApi } from '../cloud/types.js';
-import { discover, type PageRetry } from '../discovery/index.js';
+import { discoverPages, type DiscoveryCursor, type PageRetry } from '../discovery/index.js';
 import type { Batch, Removal, Resource } from '../model.js';
 import { createBatchPlanner, type CallFloor, type Packing } from '../planner/index.js';
 import { matchResource, nameableWhenAbsent, type CompiledPolicy } from '../policy/index.js';
@@ -20,9 +20,72 @@ export interface RegionPlan {
 }
 
 /**
- * Discovers, matches and plans one policy in one region: the read-only heart of a scan, shared by the scan
- * job and `tagwarden plan`. Holds only the planned batches, never the estate; with `onBatches` not even those:
- * each batch is handed over as soon as the planner emits it (full ones while discovery pages, the rest at the end).
+ * Match and plan, page by page, for one policy in one region. Deterministic: the same pages (or the same
+ * removals replayed) in the same order give the same batches with the same IDs, which is what lets a scan that
+ * died mid-way rebuild its planner from its log and go on from the page after the last one it recorded.
+ */
+export interface RegionPlanner {
+  /** Matches one page's resources and plans their removals; returns the removals and the batches now complete. */
+  addPage(resources: readonly Resource[], onResource?: (resource: Resource, removal: Removal | null) => void): { removals: Removal[]; batches: Batch[] };
+  /** Plans removals recorded earlier (a scan's log), as addPage did for them; returns the batches now complete. */
+  replay(removals: readonly Removal[], scanned: number): Batch[];
+  /** The batches still open, once discovery has ended. */
+  finish(): Batch[];
+  readonly scanned: number;
+  readonly violating: number;
+  readonly tagsPlanned: number;
+  readonly floor: CallFloor;
+}
+
+export function createRegionPlanner(policy: CompiledPolicy, region: string, options: { runId: string; now: Date; packing?: Packing }): RegionPlanner {
+  const planner = createBatchPlanner(
+    { policy: policy.name, region, runId: options.runId },
+    { packing: options.packing ?? 'union', nameableWhenAbsent: (key) => nameableWhenAbsent(policy, key) },
+  );
+  let scanned = 0;
+  return {
+    addPage(resources, onResource) {
+      const removals: Removal[] = [];
+      for (const resource of resources) {
+        scanned += 1;
+        const removal = matchResource(policy, resource, options.now);
+        onResource?.(resource, removal);
+        if (removal) {
+          planner.add(removal);
+          removals.push(removal);
+        }
+      }
+      return { removals, batches: planner.drain() };
+    },
+    replay(removals, pageScanned) {
+      scanned += pageScanned;
+      for (const removal of removals) planner.add(removal);
+      return planner.drain();
+    },
+    finish() {
+      planner.finish();
+      return planner.drain();
+    },
+    get scanned() {
+      return scanned;
+    },
+    get violating() {
+      return planner.resourceCount;
+    },
+    get tagsPlanned() {
+      return planner.tagCount;
+    },
+    get floor() {
+      return planner.floor;
+    },
+  };
+}
+
+/**
+ * Discovers, matches and plans one policy in one region: the read-only heart of `tagwarden plan` (the scan job
+ * drives a RegionPlanner itself, page by page, to log and enqueue as it goes). Holds only the planned batches,
+ * never the estate; with `onBatches` not even those: each batch is handed over as soon as the planner emits it
+ * (full ones while discovery pages, the rest at the end).
  */
 export async function planRegion(
   cloud: CloudApi,
@@ -38,35 +101,30 @@ export async function planRegion(
     onResource?: (resource: Resource, removal: Removal | null) => void;
     onScanned?: (scanned: number) => void;
     onBatches?: (batches: Batch[]) => void;
+    /** Start after this page instead of from the beginning. */
+    from?: DiscoveryCursor;
   },
 ): Promise<RegionPlan> {
-  const planner = createBatchPlanner(
-    { policy: policy.name, region, runId: options.runId },
-    { packing: options.packing ?? 'union', nameableWhenAbsent: (key) => nameableWhenAbsent(policy, key) },
-  );
-  let scanned = 0;
+  const planner = createRegionPlanner(policy, region, options);
   let calls = 0;
+  const kept: Batch[] = [];
   const handOver = (batches: Batch[]) => {
     calls += batches.length;
-    if (batches.length > 0) options.onBatches?.(batches);
+    if (batches.length === 0) return;
+    if (options.onBatches) options.onBatches(batches);
+    else kept.push(...batches);
   };
-  for await (const resource of discover(cloud, policy, region, options.retry)) {
-    scanned += 1;
-    if (scanned % 1000 === 0) options.onScanned?.(scanned);
-    const removal = matchResource(policy, resource, options.now);
-    options.onResource?.(resource, removal);
-    if (removal) {
-      planner.add(removal);
-      options.onRemoval?.(removal);
-      if (options.onBatches) handOver(planner.drain());
+  let reported = 0;
+  for await (const page of discoverPages(cloud, policy, region, options.retry, options.from)) {
+    const { removals, batches } = planner.addPage(page.items, options.onResource);
+    if (options.onRemoval) for (const r of removals) options.onRemoval(r);
+    handOver(batches);
+    if (planner.scanned - reported >= 1000) {
+      reported = planner.scanned - (planner.scanned % 1000);
+      options.onScanned?.(reported);
     }
   }
-  options.onScanned?.(scanned);
-  let batches = planner.finish();
-  if (options.onBatches) {
-    handOver(batches);
-    batches = [];
-  } else calls = batches.length;
-  return { scanned, violating: planner.resourceCount, tagsPlanned: planner.tagCount, batches, calls, floor: planner.floor };
+  options.onScanned?.(planner.scanned);
+  handOver(planner.finish());
+  return { scanned: planner.scanned, violating: planner.violating, tagsPlanned: planner.tagsPlanned, batches: kept, calls, floor: planner.floor };
 }
-

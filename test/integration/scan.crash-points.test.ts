@@ -1,15 +1,18 @@
 // A scan stopped before any one of its Redis writes neither loses nor doubles a batch: the next scan of the
 // policy and region (the same run retried, or a later run once the dead scan's lease expired) finishes the
 // work. The write points are found by running a scan once with a recording hook, so a write added later is
-// crash-tested too. Oracles from outside: the emulator's state and call log, the queued jobs, the ledger.
+// crash-tested too; every point reported is one of SCAN_WRITE_POINTS. Discovery pages 8 connections at a time,
+// so the scan logs several pages and enqueues batches between them (a stop between two pages' writes is
+// covered). Oracles from outside: the emulator's state and call log, the queued jobs, the ledger.
 import { afterEach, describe, expect, it } from 'vitest';
 import { createEmulatorAdmin, startEmulator, type EmulatorResource, type RunningEmulator } from '../../src/emulator/index.js';
 import { createMemoryLogger } from '../../src/logging/index.js';
+import { SCAN_WRITE_POINTS, scanWritePointOf } from '../../src/worker/index.js';
 import { judgeRun, plannedBatches } from '../chaos/support/oracle.js';
 import { cleanupPrefix, eventually, policyDoc, startStagedRun, uniquePrefix, writePolicies } from '../support/harness.js';
 
 const REGION = 'cn-hangzhou';
-const resources: EmulatorResource[] = Array.from({ length: 24 }, (_, i) => ({
+const resources: EmulatorResource[] = Array.from({ length: 48 }, (_, i) => ({
   id: `pcc-crash${String(i).padStart(12, '0')}`,
   region: REGION,
   tags: { [`tmp-${i % 3}`]: 'x', owner: 'team-a' },
@@ -35,7 +38,7 @@ describe('a scan stopped between two of its Redis writes', () => {
       regions: [REGION],
       policiesDir: writePolicies([doc]),
       logger,
-      runtime: { enqueueChunk: 1, beforeScanWrite: hook },
+      runtime: { enqueueChunk: 1, listPageSize: 8, beforeScanWrite: hook },
     });
     cleanups.push(() => run.close());
     const ended = (id: string) =>
@@ -114,9 +117,13 @@ describe('a scan stopped between two of its Redis writes', () => {
   for (const next of ['same run retried', 'next run after the lease expired'] as const) {
     it(`finishes the work exactly once when the ${next}, whichever write it stopped before`, async () => {
       const points = await writePoints();
-      // Lease, plan, several enqueue calls, the run record, the status: a stop between enqueue calls is covered.
-      expect(points.filter((p) => p.startsWith('queue.addBulk')).length).toBeGreaterThanOrEqual(2);
-      expect(points.length).toBeGreaterThanOrEqual(6);
+      // Lease, log, six pages, enqueue calls between them, the run record, the status: every kind of stop.
+      expect(points.filter((p) => p.startsWith('log.append#')).length).toBe(6);
+      expect(points.filter((p) => p.startsWith('queue.addBulk#')).length).toBeGreaterThanOrEqual(3);
+      // Batches are enqueued while discovery still pages: an enqueue comes before the last page is logged.
+      expect(points.findIndex((p) => p.startsWith('queue.addBulk#'))).toBeLessThan(points.lastIndexOf('log.append#5'));
+      expect(points.filter((p) => scanWritePointOf(p) === undefined)).toEqual([]);
+      expect(new Set(points.map(scanWritePointOf)).size).toBeLessThanOrEqual(SCAN_WRITE_POINTS.length);
       const crashed: string[] = [];
       for (let k = 1; k <= points.length; k += 1) crashed.push(await crashAt(k, next));
       expect(crashed).toEqual(points);
