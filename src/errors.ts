@@ -13,6 +13,7 @@ export type TagwardenErrorCode =
   | 'BLAST_RADIUS_EXCEEDED'
   | 'NOT_FOUND'
   | 'CONFLICT'
+  | 'PLAN_REFUSED'
   | 'SHUTTING_DOWN';
 
 /** Base error: a literal `code` callers switch on, an optional `cause`, and safe-to-log `details`. */

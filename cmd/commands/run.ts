@@ -1,6 +1,6 @@
 // `tagwarden run`: the daemon, or with --once a single pass that waits for every batch and prints a summary
 // (results on stdout; logs, findings and progress on stderr), or with --once --plan FILE exactly a saved plan.
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import type { AccountsOnceResult, ApplyResult, OnceOptions, OnceResult } from '../../src/runtime/index.js';
 import type { PolicyRunSummary } from '../../src/queue/index.js';
 import { retriesArg } from './plan.js';
@@ -56,6 +56,13 @@ export function printSummary(
   if (result.timedOut) write('timed out before every batch ended\n');
 }
 
+/** `--max-plan-age <minutes>`: a non-negative number. */
+function minutesArg(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError('must be a number of minutes, 0 or more');
+  return n;
+}
+
 interface RunFlags {
   policies?: string;
   dryRun?: boolean;
@@ -78,8 +85,8 @@ export function runCommand(): Command {
     .option('--policies <dir>', 'policy directory or file (TAGWARDEN_POLICIES_DIR)')
     .option('--dry-run', 'never call UnTagResources; plan, log and count only (TAGWARDEN_DRY_RUN)')
     .option('--once', 'scan every policy once, wait for every batch, print a summary; exit 1 if any batch failed, 3 if a policy was halted')
-    .option('--plan <file>', 'with --once: apply exactly this saved plan (`tagwarden plan --out FILE`), no new scan')
-    .addOption(new Option('--max-plan-age <minutes>', 'with --plan: refuse a plan older than this').argParser(Number).default(60))
+    .option('--plan <file>', 'with --once: apply exactly this saved plan (`tagwarden plan --out FILE`), no new scan; exit 4 when the file is refused (stale, another estate, modified, truncated)')
+    .addOption(new Option('--max-plan-age <minutes>', 'with --plan: refuse a plan older than this (exit 4)').argParser(minutesArg).default(60))
     .option('--policy <name>', 'with --once: only this policy')
     .option('--account <id-or-name>', 'with --once and an accounts file: only these accounts (repeatable, or comma-separated)', collect)
     .option('--json', 'with --once: print the summary as one JSON document')
@@ -130,7 +137,7 @@ export function runCommand(): Command {
           const { TagwardenError } = await import('../../src/errors.js');
           if (!(e instanceof TagwardenError)) throw e;
           say(e.message);
-          process.exitCode = 1;
+          process.exitCode = e.code === 'PLAN_REFUSED' ? runtime.PLAN_REFUSED_EXIT : 1;
           return;
         }
         progress.done();

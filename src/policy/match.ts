@@ -81,3 +81,18 @@ export function nameableWhenAbsent(policy: CompiledPolicy, key: string): boolean
   if (m.selector.tags.some(([k]) => k === key)) return false;
   return !m.exemptions.some((e) => e.tags?.some(([k]) => k === key));
 }
+
+/**
+ * Whether `policy` removes `key` from some resource it selects, for some value: the key is neither system nor
+ * kept, and `remove` names it (keys, patterns or all). A saved plan's batch may name only such keys.
+ */
+export function removesKey(policy: CompiledPolicy, key: string): boolean {
+  const m = matchersOf(policy);
+  if (kept(m, key)) return false;
+  return m.all || m.removeKeys.has(key) || m.removePatterns.some((p) => p.test(key));
+}
+
+/** Whether `policy` removes every tag (`remove.all`): the only policy whose batches may be UnTagResources All=true. */
+export function removesAll(policy: CompiledPolicy): boolean {
+  return matchersOf(policy).all;
+}

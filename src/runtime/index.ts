@@ -9,6 +9,8 @@ export {
   refusalsOf,
   savePlan,
   DEFAULT_MAX_PLAN_AGE_MS,
+  PLAN_REFUSED_EXIT,
+  savedPlanDigest,
   type ApplyOptions,
   type ApplyResult,
   type SavedPlan,

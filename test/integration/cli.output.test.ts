@@ -1,54 +1,13 @@
 // The built CLI as a script runs it: results on stdout, logs and progress on stderr, one JSON document with
 // --json, quiet on a closed pipe (`| head -1`) with the exit code it would have had, fast failure on a dead Redis
 // and a dead endpoint, plan's diff and totals, and warnings for misspelt TAGWARDEN_* variables.
-import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type RunningEmulator } from '../../src/emulator/index.js';
-import { CLI, cleanupPrefix, policyDoc, tagwardenEnv, uniquePrefix, writePolicies } from '../support/harness.js';
+import { deadPort, sh } from '../support/cli.js';
+import { cleanupPrefix, policyDoc, tagwardenEnv, uniquePrefix, writePolicies } from '../support/harness.js';
 
 const REGION = 'cn-hangzhou';
-
-export interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a shell line with `tw` standing for the built CLI, pipefail on; killed (and failed) after `limitMs`. */
-export function sh(line: string, env: NodeJS.ProcessEnv, limitMs = 60_000): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', ['-o', 'pipefail', '-c', `tw() { "${process.execPath}" "${CLI}" "$@"; }\n${line}`], {
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`\`${line}\` did not end within ${limitMs} ms; stderr so far:\n${stderr.slice(-2000)}`));
-    }, limitMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-/** A TCP port nothing listens on (bound, then closed). */
-async function deadPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 1));
-    });
-  });
-}
 
 const id = (n: number) => `pcc-out${String(n).padStart(15, '0')}`;
 
