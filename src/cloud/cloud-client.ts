@@ -104,6 +104,7 @@ export function createCloudClient(options: CloudClientOptions, hooks: CloudHooks
     ...(options.credentials ? { credentials: options.credentials } : {}),
     ...(options.credentialsProvider ? { credentialsProvider: options.credentialsProvider } : {}),
     onSecrets: remember,
+    ...(hooks.signedWith ? { onAccessKeyId: (id: string) => hooks.signedWith?.(id) } : {}),
   });
 
   const after = (api: ApiName, region: string, outcome: { code: string; seconds: number; failure?: CloudFailure }): void => {

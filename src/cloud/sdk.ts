@@ -44,6 +44,7 @@ class GuardedCredential extends Credential {
     config: InstanceType<typeof CredentialConfig> | null,
     private readonly onSecrets: (secrets: readonly string[]) => void,
     provider: SdkCredentialsProvider | null = null,
+    private readonly onAccessKeyId?: (accessKeyId: string) => Promise<void> | void,
   ) {
     super(config, provider);
   }
@@ -58,6 +59,14 @@ class GuardedCredential extends Credential {
       throw new CredentialsUnavailableError(`no credentials available: ${reason}`);
     }
     this.onSecrets([model.accessKeySecret, model.securityToken, model.bearerToken].filter(isNonEmpty));
+    // Before the request is signed and sent: whoever sees its ActionTrail event can already know it is ours.
+    if (this.onAccessKeyId && isNonEmpty(model.accessKeyId)) {
+      try {
+        await this.onAccessKeyId(model.accessKeyId);
+      } catch {
+        // Recording who we are must never fail the call.
+      }
+    }
     return model;
   }
 }
@@ -78,6 +87,8 @@ export interface SdkCallerOptions {
   readonly apiVersion?: string;
   /** Receives every secret value seen, for redaction. */
   readonly onSecrets: (secrets: readonly string[]) => void;
+  /** Awaited with the access key ID each request is signed with (see CloudHooks.signedWith). */
+  readonly onAccessKeyId?: (accessKeyId: string) => Promise<void> | void;
 }
 
 export interface SdkRequest {
@@ -113,7 +124,7 @@ export function createSdkCaller(options: SdkCallerOptions): SdkCaller {
     );
   }
   // Without an explicit config this is the default chain: env keys, RRSA OIDC, profiles, ECS RAM role, URI.
-  const credential = new GuardedCredential(credentialConfig, options.onSecrets, options.credentialsProvider ?? null);
+  const credential = new GuardedCredential(credentialConfig, options.onSecrets, options.credentialsProvider ?? null, options.onAccessKeyId);
 
   const client = new OpenApiClient(
     new OpenApiConfig({
@@ -122,7 +133,8 @@ export function createSdkCaller(options: SdkCallerOptions): SdkCaller {
       protocol: options.protocol,
       connectTimeout: options.connectTimeoutMs,
       readTimeout: options.readTimeoutMs,
-      // Appended to the SDK's user agent: ActionTrail records it, so tagwarden can ignore events of its own calls.
+      // Appended to the SDK's user agent, for people reading ActionTrail. Never trusted to recognise our own calls:
+      // any client can send it (src/events/actiontrail.ts uses the signing access key instead).
       userAgent: 'tagwarden/1',
       // Absent `signatureAlgorithm` means V3 (ACS3-HMAC-SHA256); 'v2' selects the HMAC-SHA1 RPC signature.
       ...(options.signatureVersion === 'v2' ? { signatureAlgorithm: 'v2' } : {}),

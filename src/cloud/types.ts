@@ -97,4 +97,9 @@ export interface CloudHooks {
    */
   slot?<T>(send: () => Promise<T>): Promise<T>;
   after?(api: ApiName, region: string, outcome: { code: string; seconds: number; failure?: CloudFailure }): void;
+  /**
+   * Awaited with the access key ID a request is about to be signed with (ActionTrail records it as the caller's
+   * `userIdentity.accessKeyId`, so events about our own calls can be recognised). Its failure never fails the call.
+   */
+  signedWith?(accessKeyId: string): Promise<void> | void;
 }

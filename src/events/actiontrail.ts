@@ -29,8 +29,11 @@ export type Interpretation =
   | { kind: 'invalid'; problems: string[] };
 
 export interface InterpretOptions {
-  /** An event whose userAgent contains this (case-insensitive) is about tagwarden's own call. */
-  ownUserAgent: string;
+  /**
+   * The access key IDs tagwarden's replicas sign with (src/events/identity.ts): an event whose
+   * `userIdentity.accessKeyId` is one of them is about our own call. The user agent is never trusted for this.
+   */
+  ownAccessKeys: ReadonlySet<string>;
   /** Identities whose events are ours too: an access key ID, principal ID, user name, or ARN (prefix). */
   ignoreIdentities: readonly string[];
   /** When non-empty, events of other accounts are ignored. */
@@ -114,12 +117,20 @@ function hasTagParams(params: Record<string, unknown>): boolean {
   return Object.keys(params).some((k) => /^Tags?(\.\d+\.(Key|Value))?$/.test(k));
 }
 
+/** The access key ID the caller of an ActionTrail event signed with (`data.userIdentity.accessKeyId`), if any. */
+export function callerAccessKeyId(event: CloudEvent): string | undefined {
+  const data = event.data;
+  if (!isObject(data)) return undefined;
+  const identity = own(data, 'userIdentity');
+  return isObject(identity) ? str(own(identity, 'accessKeyId')) : undefined;
+}
+
 function isOwn(data: Record<string, unknown>, options: InterpretOptions): boolean {
-  const agent = str(own(data, 'userAgent'));
-  if (agent !== undefined && options.ownUserAgent !== '' && agent.toLowerCase().includes(options.ownUserAgent.toLowerCase())) return true;
-  if (options.ignoreIdentities.length === 0) return false;
   const identity = own(data, 'userIdentity');
   if (!isObject(identity)) return false;
+  const key = str(own(identity, 'accessKeyId'));
+  if (key !== undefined && options.ownAccessKeys.has(key)) return true;
+  if (options.ignoreIdentities.length === 0) return false;
   const values = ['accessKeyId', 'principalId', 'userName', 'arn', 'sessionName'].map((k) => str(own(identity, k))).filter((v): v is string => v !== undefined);
   return options.ignoreIdentities.some((wanted) => values.some((v) => v === wanted || (wanted.startsWith('acs:') && v.startsWith(wanted))));
 }
@@ -133,6 +144,8 @@ export function interpretEvent(event: CloudEvent, at: string, options: Interpret
   if (!isObject(data)) return { kind: 'invalid', problems: [`${at}.data: an ActionTrail event needs its data object`] };
   const eventName = str(own(data, 'eventName'));
   if (eventName === undefined) return { kind: 'invalid', problems: [`${at}.data.eventName: required in an ActionTrail event`] };
+  // Before the name: our own UnTagResources events are counted as own calls (the loop that never starts).
+  if (isOwn(data, options)) return { kind: 'ignore', reason: 'own_call' };
   if (!(ACTED_EVENT_NAMES as readonly string[]).includes(eventName)) return { kind: 'ignore', reason: 'other_event' };
   const service = str(own(data, 'serviceName'))?.toLowerCase();
   const eventSource = str(own(data, 'eventSource'))?.toLowerCase();
@@ -146,7 +159,6 @@ export function interpretEvent(event: CloudEvent, at: string, options: Interpret
   }
   const errorCode = str(own(data, 'errorCode'));
   if (errorCode !== undefined) return { kind: 'ignore', reason: 'failed_call' };
-  if (isOwn(data, options)) return { kind: 'ignore', reason: 'own_call' };
   const identity = own(data, 'userIdentity');
   const account = event.aliyunaccountid ?? str(own(data, 'recipientAccountId')) ?? (isObject(identity) ? str(own(identity, 'accountId')) : undefined);
   if (options.accountIds.length > 0 && (account === undefined || !options.accountIds.includes(account))) return { kind: 'ignore', reason: 'other_account' };

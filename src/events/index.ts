@@ -2,7 +2,7 @@
 // per region, read and planned into the normal untag batches. Must not call UnTagResources itself: batches go
 // through the untag queues like every other removal.
 export { parseDelivery, FIELD_LIMITS, type CloudEvent } from './cloudevents.js';
-export { interpretEvent, ACTED_EVENT_NAMES, IGNORE_REASONS, type Interpretation, type InterpretOptions, type IgnoreReason } from './actiontrail.js';
+export { interpretEvent, callerAccessKeyId, ACTED_EVENT_NAMES, IGNORE_REASONS, type Interpretation, type InterpretOptions, type IgnoreReason } from './actiontrail.js';
 export { createEventStore, type EventStore, type Scope, type PendingEvent, type Claim } from './store.js';
 export { createEventIntake, windowJobId, type EventIntake, type EventIntakeOptions, type EventsAnswer, type WindowJob } from './intake.js';
 export { createWindowProcessor, type WindowDeps, type WindowResult, type AccountAccess } from './processor.js';
@@ -11,6 +11,4 @@ export { createWindowProcessor, type WindowDeps, type WindowResult, type Account
 export function eventWindowQueueName(account: string): string {
   return `events-${account}`;
 }
-
-/** The user agent tagwarden's SDK calls carry (src/cloud/sdk.ts); events showing it are about our own calls. */
-export const OWN_USER_AGENT = 'tagwarden/';
+export { createOwnIdentityRecorder, type OwnIdentityOptions } from './identity.js';

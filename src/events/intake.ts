@@ -5,7 +5,7 @@ import type { Queue } from 'bullmq';
 import type { Logger } from '../logging/index.js';
 import type { Metrics } from '../metrics/index.js';
 import { TagwardenError } from '../errors.js';
-import { interpretEvent, type InterpretOptions } from './actiontrail.js';
+import { callerAccessKeyId, interpretEvent, type InterpretOptions } from './actiontrail.js';
 import { parseDelivery } from './cloudevents.js';
 import type { EventStore, PendingEvent, Scope } from './store.js';
 
@@ -18,7 +18,7 @@ export interface EventIntakeOptions {
   /** How long a seen event is remembered (covers EventBridge's one day of retries). */
   dedupTtlSeconds: number;
   maxEventsPerRequest: number;
-  interpret: Omit<InterpretOptions, 'nowMs'>;
+  interpret: Omit<InterpretOptions, 'nowMs' | 'ownAccessKeys'>;
   /** True when some loaded policy covers the scope (else the event is acknowledged, not acted on). */
   covers(scope: Scope): boolean;
   metrics: Metrics;
@@ -63,12 +63,15 @@ export function createEventIntake(options: EventIntakeOptions) {
         throw err;
       }
       const nowMs = options.now().getTime();
+      // One read for the delivery: which callers' keys are ours (recorded by whichever replica signed with them).
+      const callers = events.map(callerAccessKeyId).filter((k): k is string => k !== undefined);
+      const ownAccessKeys = callers.length > 0 ? await options.store.ownKeys(callers) : new Set<string>();
       const problems: string[] = [];
       const acted: PendingEvent[] = [];
       const ignored: string[] = [];
       events.forEach((event, i) => {
         const at = events.length === 1 && !Array.isArray(body) ? 'event' : `events[${i}]`;
-        const meaning = interpretEvent(event, at, { ...options.interpret, nowMs });
+        const meaning = interpretEvent(event, at, { ...options.interpret, ownAccessKeys, nowMs });
         if (meaning.kind === 'invalid') problems.push(...meaning.problems);
         else if (meaning.kind === 'ignore') ignored.push(meaning.reason);
         else {

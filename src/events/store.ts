@@ -83,6 +83,8 @@ export function createEventStore(redis: Redis, prefix: string) {
   const scopeKey = (s: Scope) => `${s.account}:${s.region}`;
   const key = (part: string) => `${prefix}:events:${part}`;
   const seenKey = (source: string, id: string) => key(`seen:${createHash('sha256').update(`${source}\n${id}`).digest('hex').slice(0, 32)}`);
+  // Access key IDs are not secrets, but Redis holds only their hash: a reader learns nothing it could use.
+  const ownKey = (accessKeyId: string) => key(`own:${createHash('sha256').update(accessKeyId).digest('hex').slice(0, 32)}`);
 
   return {
     /**
@@ -112,6 +114,19 @@ export function createEventStore(redis: Redis, prefix: string) {
       if (Number(owned) !== 1) return undefined;
       const raw = await redis.hgetall(taken);
       return new Map(Object.entries(raw).map(([id, t]) => [id, Number(t)]));
+    },
+
+    /** Records an access key ID some replica signs with: events whose caller used it are about our own calls. */
+    async rememberOwnKey(accessKeyId: string, ttlSeconds: number): Promise<void> {
+      await redis.set(ownKey(accessKeyId), '1', 'EX', ttlSeconds);
+    },
+
+    /** Which of these access key IDs some replica signs with (recorded by rememberOwnKey, by any replica). */
+    async ownKeys(accessKeyIds: readonly string[]): Promise<Set<string>> {
+      const ids = [...new Set(accessKeyIds)];
+      if (ids.length === 0) return new Set();
+      const found = await redis.mget(...ids.map(ownKey));
+      return new Set(ids.filter((_, i) => found[i] !== null));
     },
 
     /** A window's plan, saved before its first batch is enqueued (a retried window enqueues the same). */

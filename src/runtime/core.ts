@@ -80,6 +80,8 @@ export interface Core {
   queueFor(region: string): Queue;
   queues(): Queue[];
   now(): Date;
+  /** Adds a listener awaited with the access key ID each cloud request is about to be signed with. */
+  onSignedWith(listener: (accessKeyId: string) => Promise<void> | void): void;
   createWorkers(): WorkerPool;
   close(): Promise<void>;
 }
@@ -132,6 +134,7 @@ export function createCore(config: AppConfig, options: RuntimeOptions = {}): Cor
   });
   const auth: AuthState = { failing: false };
   const authListeners: Array<(failing: boolean) => void> = [];
+  const signListeners: Array<(accessKeyId: string) => Promise<void> | void> = [];
   // Take the region's rate first, then the process's concurrency slot (never hold a shared slot while waiting
   // for a region); shutdown cancels a wait for the rate.
   const limit = pLimit(config.concurrency);
@@ -141,6 +144,9 @@ export function createCore(config: AppConfig, options: RuntimeOptions = {}): Cor
       await limiter.acquire(region, api, shutdown.signal);
     },
     slot: (send) => limit(send),
+    signedWith: async (accessKeyId) => {
+      for (const listener of signListeners) await listener(accessKeyId);
+    },
     after: (api, region, outcome) => {
       metrics.apiRequests.inc({ api, region, code: codeLabel(outcome.code) });
       metrics.apiDuration.observe({ api }, outcome.seconds);
@@ -187,6 +193,9 @@ export function createCore(config: AppConfig, options: RuntimeOptions = {}): Cor
     queueFor,
     queues,
     now,
+    onSignedWith(listener) {
+      signListeners.push(listener);
+    },
     createWorkers() {
       const pool = createWorkerPool(
         {

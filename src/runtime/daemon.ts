@@ -3,8 +3,8 @@ import { Queue, Worker } from 'bullmq';
 import pLimit from 'p-limit';
 import type { AppConfig } from '../config/index.js';
 import {
-  OWN_USER_AGENT,
   createEventIntake,
+  createOwnIdentityRecorder,
   createEventStore,
   createWindowProcessor,
   eventWindowQueueName,
@@ -97,17 +97,21 @@ export async function startDaemon(config: AppConfig, options: RuntimeOptions = {
   };
   // Event-driven enforcement: deliveries are recorded in Redis, then planned per region window by any replica.
   const eventStore = createEventStore(redis, config.queuePrefix);
+  const dedupTtlSeconds = Math.round(config.eventsDedupHours * 3600);
+  // Every key we sign with is in Redis before its request leaves, and stays as long as its events may be redelivered.
+  core.onSignedWith(createOwnIdentityRecorder({ store: eventStore, ttlSeconds: dedupTtlSeconds, now: core.now, onError: (err) => logger.warn('own access key not recorded, will retry', { err }) }));
   const windows = new Queue(eventWindowQueueName(config.accountId), { connection: redis, prefix: config.queuePrefix });
   const intake = createEventIntake({
     store: eventStore,
     windows,
     windowMs: config.eventsWindowMs,
-    dedupTtlSeconds: Math.round(config.eventsDedupHours * 3600),
+    dedupTtlSeconds,
     maxEventsPerRequest: config.eventsMaxPerRequest,
     interpret: {
-      ownUserAgent: OWN_USER_AGENT,
       ignoreIdentities: config.eventsIgnoreIdentities,
-      accountIds: config.eventsAccountIds,
+      // Events of accounts this deployment does not reach are not ours to act on: the listed ones, else the
+      // deployment's own account when TAGWARDEN_ACCOUNT_ID is a real (numeric) account ID.
+      accountIds: config.eventsAccountIds.length > 0 ? config.eventsAccountIds : /^\d+$/.test(config.accountId) ? [config.accountId] : [],
       defaultAccount: config.accountId,
     },
     covers: (scope) => policySet.policies().some((p) => p.regions.includes(scope.region)),

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { TagwardenError } from '../../src/errors.js';
 import { interpretEvent, parseDelivery, type CloudEvent, type InterpretOptions } from '../../src/events/index.js';
 
-const OPTIONS: InterpretOptions = { ownUserAgent: 'tagwarden/', ignoreIdentities: ['acs:ram::123:role/tagwarden', 'LTAI-own'], accountIds: [], defaultAccount: 'default', nowMs: 1_000 };
+const OPTIONS: InterpretOptions = { ownAccessKeys: new Set(['STS.signed-by-a-replica']), ignoreIdentities: ['acs:ram::123:role/tagwarden', 'LTAI-own'], accountIds: [], defaultAccount: 'default', nowMs: 1_000 };
 
 function event(data: Record<string, unknown>, extra: Record<string, unknown> = {}): CloudEvent {
   const [e] = parseDelivery({ specversion: '1.0', id: 'e-1', source: 'acs.actiontrail', type: 'actiontrail:ActionTrail:ApiCall', time: '2026-12-01T09:00:00Z', data, ...extra }, { maxEvents: 10 });
@@ -88,13 +88,19 @@ describe('interpretEvent', () => {
     ['another service', { serviceName: 'Ecs', resourceName: 'i-1' }, 'other_service'],
     ['another resource type', { requestParameters: { ResourceType: 'instance', 'ResourceId.1': 'i-1' } }, 'other_resource_type'],
     ['a failed call', { errorCode: 'Forbidden.RAM', resourceName: 'pcc-a' }, 'failed_call'],
-    ['our own user agent', { userAgent: 'AlibabaCloud Core/1.0.8 TeaDSL/2 tagwarden/1', resourceName: 'pcc-a' }, 'own_call'],
-    ['our own access key', { userIdentity: { accessKeyId: 'LTAI-own' }, resourceName: 'pcc-a' }, 'own_call'],
+    ['a key one of our replicas signs with', { userIdentity: { accessKeyId: 'STS.signed-by-a-replica' }, resourceName: 'pcc-a' }, 'own_call'],
+    ['our own UnTagResources (counted as ours, not as another event)', { eventName: 'UnTagResources', userIdentity: { accessKeyId: 'STS.signed-by-a-replica' }, resourceName: 'pcc-a' }, 'own_call'],
+    ['a listed access key', { userIdentity: { accessKeyId: 'LTAI-own' }, resourceName: 'pcc-a' }, 'own_call'],
     ['our own role session', { userIdentity: { arn: 'acs:ram::123:role/tagwarden/session-1' }, resourceName: 'pcc-a' }, 'own_call'],
     ['no connection named', { requestParameters: { ResourceType: 'PeerConnection' } }, 'no_resources'],
     ['a create without tags', { eventName: 'CreateVpcPeerConnection', requestParameters: { VpcId: 'vpc-1' }, responseElements: { InstanceId: 'pcc-a' } }, 'no_tags'],
   ])('ignores %s', (_name, data, reason) => {
     expect(act(data)).toEqual({ kind: 'ignore', reason });
+  });
+
+  it('acts on a tag write that only claims to be ours in its user agent (anyone can send one)', () => {
+    const spoofed = act({ userAgent: 'AlibabaCloud Core/1.0.8 TeaDSL/2 tagwarden/1', userIdentity: { accessKeyId: 'LTAI-someone-else' }, resourceName: 'pcc-a' });
+    expect(spoofed).toMatchObject({ kind: 'act', resourceIds: ['pcc-a'] });
   });
 
   it('ignores events that are not ActionTrail calls, and other accounts when accounts are listed', () => {
