@@ -461,6 +461,8 @@ function prepareListConns(params: Params, env: ActionEnv): PreparedCall {
         total = lists.reduce((n, l) => n + l.live, 0);
       }
       const page: Record<string, unknown>[] = [];
+      const repeat = env.behaviour.paging.repeat;
+      let lastPos = -1;
       let next = '';
       scan: for (; li < lists.length; li++, pos = 0) {
         const list = lists[li];
@@ -469,12 +471,17 @@ function prepareListConns(params: Params, env: ActionEnv): PreparedCall {
           const c = list.items[pos];
           if (c === undefined || !c.live || !matches(c)) continue;
           if (page.length === maxResults) {
-            next = encodeToken(['LV', store.epoch, list.name, pos, total]);
+            // across-pages: the next page starts one row back, with this page's last row (when that still advances).
+            const resume = repeat === 'across-pages' && page.length > 1 && lastPos >= 0 ? lastPos : pos;
+            next = encodeToken(['LV', store.epoch, list.name, resume, total]);
             break scan;
           }
           page.push(connView(c));
+          lastPos = pos;
         }
+        lastPos = -1;
       }
+      if (repeat === 'in-page' && page[0] !== undefined) page.push(page[0]);
       return { body: { TotalCount: total, MaxResults: maxResults, NextToken: next, VpcPeerConnects: page }, removed: 0, added: 0 };
     },
   };

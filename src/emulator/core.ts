@@ -13,7 +13,7 @@ import { type Conn, EstateStore, fromDoc } from './store.js';
 import { TtlMap } from './ttl-map.js';
 import type { AuthResult } from './auth.js';
 import type {
-  CallRecord, DeletedBehaviour, EmulatorAccount, EmulatorBehaviour, EmulatorCredential, EmulatorLimits, EmulatorOptions, GenerateOptions,
+  CallRecord, DeletedBehaviour, EmulatorAccount, EmulatorBehaviour, PagingBehaviour, EmulatorCredential, EmulatorLimits, EmulatorOptions, GenerateOptions,
 } from './types.js';
 
 /** The access key used when none is configured. */
@@ -28,11 +28,13 @@ export const DEFAULT_MAX_CALL_LOG = 200_000;
 export interface ResolvedBehaviour {
   deleted: Required<DeletedBehaviour>;
   limits: Required<EmulatorLimits>;
+  paging: Required<PagingBehaviour>;
 }
 
 const DEFAULT_BEHAVIOUR: ResolvedBehaviour = Object.freeze({
   deleted: Object.freeze({ get: 'found', list: 'listed', tags: 'ok' } as const),
   limits: Object.freeze({ listConnectionsTags: 10 } as const),
+  paging: Object.freeze({ repeat: 'none' } as const),
 });
 
 const CHOICES = {
@@ -49,7 +51,9 @@ export function validateBehaviour(input: unknown): EmulatorBehaviour {
   };
   const doc = obj(input, 'behaviour');
   const out: EmulatorBehaviour = {};
-  for (const key of Object.keys(doc)) if (key !== 'deleted' && key !== 'limits') throw new Error(`behaviour.${key}: unknown field; valid: deleted, limits`);
+  for (const key of Object.keys(doc)) {
+    if (key !== 'deleted' && key !== 'limits' && key !== 'paging') throw new Error(`behaviour.${key}: unknown field; valid: deleted, limits, paging`);
+  }
   if (doc['deleted'] !== undefined) {
     const d = obj(doc['deleted'], 'behaviour.deleted');
     const deleted: Record<string, string> = {};
@@ -68,6 +72,15 @@ export function validateBehaviour(input: unknown): EmulatorBehaviour {
       if (value !== 10 && value !== 20) throw new Error('behaviour.limits.listConnectionsTags: must be 10 or 20');
     }
     out.limits = l as EmulatorLimits;
+  }
+  if (doc['paging'] !== undefined) {
+    const pg = obj(doc['paging'], 'behaviour.paging');
+    const repeats = ['none', 'in-page', 'across-pages'];
+    for (const [key, value] of Object.entries(pg)) {
+      if (key !== 'repeat') throw new Error(`behaviour.paging.${key}: unknown field; valid: repeat`);
+      if (typeof value !== 'string' || !repeats.includes(value)) throw new Error(`behaviour.paging.repeat: must be one of ${repeats.join(', ')}`);
+    }
+    out.paging = pg as PagingBehaviour;
   }
   return out;
 }
@@ -162,6 +175,7 @@ export class EmulatorCore implements ActionEnv {
     this.behaviour = {
       deleted: next.deleted === undefined ? this.behaviour.deleted : { ...DEFAULT_BEHAVIOUR.deleted, ...next.deleted },
       limits: next.limits === undefined ? this.behaviour.limits : { ...DEFAULT_BEHAVIOUR.limits, ...next.limits },
+      paging: next.paging === undefined ? this.behaviour.paging : { ...DEFAULT_BEHAVIOUR.paging, ...next.paging },
     };
     return this.behaviour;
   }

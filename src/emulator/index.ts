@@ -12,6 +12,6 @@ export { WEBHOOK_PATH, actionTrailEvent, validateWebhook, type WebhookConfig, ty
 export { checkState, expectedRemovals, toResource, type StateCheck } from './verify.js';
 export type {
   CallCounters, CallLogPage, EmulatorAccount, CallRecord, DeletedBehaviour, EmulatorBehaviour, EmulatorCredential, EmulatorLimits,
-  EmulatorOptions, EmulatorResource, EmulatorStateDoc,
+  EmulatorOptions, EmulatorResource, EmulatorStateDoc, PagingBehaviour,
   EmulatorStats, FaultConfig, FaultKind, GenerateOptions, QuotaState, QuotaUpdate, RunningEmulator,
 } from './types.js';

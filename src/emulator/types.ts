@@ -115,10 +115,21 @@ export interface EmulatorLimits {
   listConnectionsTags?: 10 | 20;
 }
 
+/**
+ * Hostile paging of ListVpcPeerConnections (a listing that shifts while it is read repeats rows). Default none.
+ * `in-page`: every non-empty page lists its first connection again at its end (one row over MaxResults);
+ * `across-pages`: every page after the first starts with the last connection of the page before it (the
+ * NextToken points one row back; pages of one row are not repeated, so a listing always advances).
+ */
+export interface PagingBehaviour {
+  repeat?: 'none' | 'in-page' | 'across-pages';
+}
+
 /** `GET/PUT /_emulator/behaviour` body; fields given replace the current ones. */
 export interface EmulatorBehaviour {
   deleted?: DeletedBehaviour;
   limits?: EmulatorLimits;
+  paging?: PagingBehaviour;
 }
 
 /** The shape of `GET/PUT /_emulator/state` and of `EmulatorOptions.fixture`. */

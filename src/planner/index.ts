@@ -145,8 +145,12 @@ export interface PlannerOptions {
 }
 
 export interface BatchPlanner {
-  /** Adds one resource's removal; full batches are emitted as soon as they hold 20 IDs. */
-  add(removal: Removal): void;
+  /**
+   * Adds one resource's removal; full batches are emitted as soon as they hold 20 IDs. A removal of a resource
+   * still in an open batch with the same keys (a listing that repeated a row) is ignored: no batch ever names
+   * an ID twice. Returns whether the removal was planned.
+   */
+  add(removal: Removal): boolean;
   /** Emits the remaining partial batches and returns every batch not yet drained, in a deterministic order. */
   finish(): Batch[];
   /**
@@ -223,6 +227,15 @@ export function createBatchPlanner(ctx: BatchContext, options: PlannerOptions = 
     batches.push({ id: batchId(ctx, ids, tagKeys, false), ...ctx, resourceIds: ids, tagKeys, all: false, carried });
   }
 
+  /** Whether an open bin of the group already holds this resource with exactly these keys (a repeated row). */
+  function holds(group: { bins: Bin[] } | undefined, id: string, keys: readonly string[]): boolean {
+    for (const bin of group?.bins ?? []) {
+      const held = bin.members.get(id);
+      if (held !== undefined && held.length === keys.length && held.every((k, i) => k === keys[i])) return true;
+    }
+    return false;
+  }
+
   /** Places one resource's keys (at most 20, sorted, the group's fixed keys among them) into a group's bins. */
   function place(group: { fixed: string[]; bins: Bin[] }, id: string, keys: string[]): void {
     let best: Bin | undefined;
@@ -260,24 +273,29 @@ export function createBatchPlanner(ctx: BatchContext, options: PlannerOptions = 
     }
   }
 
-  function addUnion(removal: Removal): void {
+  function addUnion(removal: Removal): boolean {
     if (removal.all) {
+      if (allGroup.some((r) => r.resourceId === removal.resourceId)) return false;
       allGroup.push(removal);
       if (allGroup.length === MAX_IDS_PER_CALL) {
         emitAll(allGroup);
         allGroup = [];
       }
-      return;
+      return true;
     }
     const keys = [...new Set(removal.keys)].sort();
     const fixed = keys.filter((k) => !canName(k));
     const free = keys.filter((k) => canName(k));
     // A resource losing more than 20 keys is split: its unnameable keys first, each part packed on its own.
     const ordered = [...fixed, ...free];
-    for (let i = 0; i < ordered.length; i += MAX_KEYS_PER_CALL) {
-      const part = ordered.slice(i, i + MAX_KEYS_PER_CALL);
+    const parts: string[][] = [];
+    for (let i = 0; i < ordered.length; i += MAX_KEYS_PER_CALL) parts.push(ordered.slice(i, i + MAX_KEYS_PER_CALL));
+    const signatureOf = (part: readonly string[]): string => part.filter((k) => !canName(k)).join('\u0000');
+    // A repeat of a resource whose first copy is still open: every part is held as it is.
+    if (parts.length > 0 && parts.every((part) => holds(unionGroups.get(signatureOf(part)), removal.resourceId, [...part].sort()))) return false;
+    for (const part of parts) {
       const partFixed = part.filter((k) => !canName(k));
-      const signature = partFixed.join('\u0000');
+      const signature = signatureOf(part);
       let group = unionGroups.get(signature);
       if (!group) {
         group = { fixed: partFixed, bins: [] };
@@ -285,26 +303,29 @@ export function createBatchPlanner(ctx: BatchContext, options: PlannerOptions = 
       }
       place(group, removal.resourceId, [...part].sort());
     }
+    return true;
   }
 
-  function addExact(removal: Removal): void {
+  function addExact(removal: Removal): boolean {
     const signature = groupSignature(removal);
     let group = exactGroups.get(signature);
     if (!group) {
       group = { keys: removal.all ? [] : [...new Set(removal.keys)].sort(), all: removal.all, removals: [] };
       exactGroups.set(signature, group);
     }
+    if (group.removals.some((r) => r.resourceId === removal.resourceId)) return false;
     group.removals.push(removal);
     if (group.removals.length === MAX_IDS_PER_CALL) emitExact(group);
+    return true;
   }
 
   return {
     add(removal) {
+      if (!(packing === 'exact' ? addExact(removal) : addUnion(removal))) return false;
       resourceCount += 1;
       tagCount += new Set(removal.keys).size;
       tallyRemoval(tally, removal);
-      if (packing === 'exact') addExact(removal);
-      else addUnion(removal);
+      return true;
     },
     finish() {
       if (packing === 'exact') {
@@ -335,3 +356,5 @@ export function createBatchPlanner(ctx: BatchContext, options: PlannerOptions = 
     },
   };
 }
+
+export { createRecentIds, REPEAT_WINDOW, type RecentIds } from './recent-ids.js';

@@ -2,7 +2,7 @@
 import type { CloudApi } from '../cloud/types.js';
 import { discoverPages, type DiscoveryCursor, type PageRetry } from '../discovery/index.js';
 import type { Batch, Removal, Resource } from '../model.js';
-import { createBatchPlanner, type CallFloor, type Packing } from '../planner/index.js';
+import { createBatchPlanner, createRecentIds, type CallFloor, type Packing } from '../planner/index.js';
 import { matchResource, nameableWhenAbsent, type CompiledPolicy } from '../policy/index.js';
 
 export interface RegionPlan {
@@ -43,6 +43,10 @@ export function createRegionPlanner(policy: CompiledPolicy, region: string, opti
     { packing: options.packing ?? 'union', nameableWhenAbsent: (key) => nameableWhenAbsent(policy, key) },
   );
   let scanned = 0;
+  // A listing may repeat a row (on a page, or across pages): a removal of a resource among the last 10,000
+  // planned is dropped, and the planner refuses one still in an open batch. Replay feeds the same removals in
+  // the same order, so a scan rebuilt from its log remembers what it remembered.
+  const recent = createRecentIds();
   return {
     addPage(resources, onResource) {
       const removals: Removal[] = [];
@@ -50,16 +54,13 @@ export function createRegionPlanner(policy: CompiledPolicy, region: string, opti
         scanned += 1;
         const removal = matchResource(policy, resource, options.now);
         onResource?.(resource, removal);
-        if (removal) {
-          planner.add(removal);
-          removals.push(removal);
-        }
+        if (removal && !recent.seen(removal.resourceId) && planner.add(removal)) removals.push(removal);
       }
       return { removals, batches: planner.drain() };
     },
     replay(removals, pageScanned) {
       scanned += pageScanned;
-      for (const removal of removals) planner.add(removal);
+      for (const removal of removals) if (!recent.seen(removal.resourceId)) planner.add(removal);
       return planner.drain();
     },
     finish() {

@@ -285,9 +285,9 @@ describe.each([
 
 describe('the behaviour admin route', () => {
   it('reads and replaces the behaviour, and refuses unknown fields and values naming them', async () => {
-    expect(await admin.getBehaviour()).toEqual({ deleted: { get: 'found', list: 'listed', tags: 'ok' }, limits: { listConnectionsTags: 10 } });
+    expect(await admin.getBehaviour()).toEqual({ deleted: { get: 'found', list: 'listed', tags: 'ok' }, limits: { listConnectionsTags: 10 }, paging: { repeat: 'none' } });
     expect(await admin.setBehaviour({ deleted: { tags: 'incorrect-status' } })).toEqual({
-      deleted: { get: 'found', list: 'listed', tags: 'incorrect-status' }, limits: { listConnectionsTags: 10 },
+      deleted: { get: 'found', list: 'listed', tags: 'incorrect-status' }, limits: { listConnectionsTags: 10 }, paging: { repeat: 'none' },
     });
     await expect(admin.setBehaviour({ deleted: { tags: 'sometimes' } } as never)).rejects.toThrow(/behaviour\.deleted\.tags: must be one of ok, not-found, incorrect-status/);
     await expect(admin.setBehaviour({ limits: { listConnectionsTags: 15 } } as never)).rejects.toThrow(/must be 10 or 20/);
