@@ -3,7 +3,7 @@
 // heavy modules only when it runs, so `--help` and `validate` start fast.
 import { Command, CommanderError } from 'commander';
 import { commands } from './commands/index.js';
-import { guardPipes, packageVersion, say, writable } from './commands/shared.js';
+import { exitAfterFlush, guardPipes, packageVersion, say } from './commands/shared.js';
 
 guardPipes();
 
@@ -13,20 +13,6 @@ const program = new Command('tagwarden')
   .showHelpAfterError()
   .exitOverride();
 for (const make of commands) program.addCommand(make());
-
-/**
- * Exits once what was written to stdout and stderr has reached the OS: writes to a pipe are asynchronous, and
- * process.exit() drops what is still queued (a `validate --json | jq` would read truncated JSON). Bounded, so a
- * reader that stopped reading cannot keep the process alive; a closed pipe is not waited for.
- */
-async function exitAfterFlush(code: number): Promise<never> {
-  const flushed = (stream: NodeJS.WriteStream) =>
-    writable(stream) ? new Promise<void>((resolve) => stream.write('', () => resolve())) : Promise.resolve();
-  const bound = new Promise<void>((resolve) => setTimeout(resolve, 5_000).unref());
-  await Promise.race([Promise.all([flushed(process.stdout), flushed(process.stderr)]), bound]);
-  // A write failure found while flushing (results to a full disk) turns success into 1.
-  process.exit(code === 0 && typeof process.exitCode === 'number' ? process.exitCode : code);
-}
 
 try {
   await program.parseAsync(process.argv);

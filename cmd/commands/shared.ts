@@ -146,9 +146,27 @@ export function shownRedisUrl(url: string): string {
 }
 
 /**
+ * Exits once what was written to stdout and stderr has reached the OS: writes to a pipe are asynchronous, and
+ * process.exit() drops what is still queued (a `validate --json | jq` would read truncated JSON). Bounded, so a
+ * reader that stopped reading cannot keep the process alive; a closed pipe is not waited for.
+ */
+export async function exitAfterFlush(code: number): Promise<never> {
+  const flushed = (stream: NodeJS.WriteStream) =>
+    writable(stream) ? new Promise<void>((resolve) => stream.write('', () => resolve())) : Promise.resolve();
+  const bound = new Promise<void>((resolve) => setTimeout(resolve, 5_000).unref());
+  await Promise.race([Promise.all([flushed(process.stdout), flushed(process.stderr)]), bound]);
+  // A write failure found while flushing (results to a full disk) turns success into 1.
+  process.exit(code === 0 && typeof process.exitCode === 'number' ? process.exitCode : code);
+}
+
+/** How long Redis may stay unanswering during a command before the command gives up (exit 1). */
+export const REDIS_LOST_AFTER_MS = 3_000;
+
+/**
  * Checks within a few seconds that Redis answers; otherwise prints `cannot reach Redis at URL (password hidden)`
  * with the reason and sets exit code 1. Commands call it before they open their long-lived connections, which
- * would otherwise wait for Redis forever.
+ * would otherwise wait for Redis forever. Once it answers, a watchdog keeps pinging it for the rest of the
+ * command (see watchRedis): Redis lost mid-command ends the command within a few seconds the same way.
  */
 export async function redisReachable(url: string, timeoutMs = 3_000): Promise<boolean> {
   const started = Date.now();
@@ -156,7 +174,10 @@ export async function redisReachable(url: string, timeoutMs = 3_000): Promise<bo
   for (;;) {
     problem = await tcpProblem(url, Math.min(2_000, timeoutMs));
     if (!problem) problem = await redisProblem(url, Math.min(2_000, timeoutMs));
-    if (!problem) return true;
+    if (!problem) {
+      watchRedis(url);
+      return true;
+    }
     if (/NOAUTH|WRONGPASS|invalid password|invalid username|ENOTFOUND/i.test(problem)) break;
     if (Date.now() - started + 500 > timeoutMs) break;
     await new Promise((resolve) => setTimeout(resolve, 500));
@@ -166,6 +187,64 @@ export async function redisReachable(url: string, timeoutMs = 3_000): Promise<bo
   say(`cannot reach Redis at ${shownRedisUrl(url)}: ${redactString(problem, password ? [password] : [])}`);
   process.exitCode = 1;
   return false;
+}
+
+/**
+ * Watches Redis for the rest of a command: pings it on a connection of its own twice a second and, when no ping
+ * has succeeded for `lostAfterMs` (and several in a row failed: a busy event loop alone never counts), prints
+ * `cannot reach Redis at URL (password hidden): lost during the command (reason)` and exits 1. The command's own
+ * connections (BullMQ's wait for Redis forever by design, which is right for the daemon) would hang instead.
+ * Timers and socket are unref'd: the watchdog never keeps a finished command alive.
+ */
+export function watchRedis(url: string, lostAfterMs = REDIS_LOST_AFTER_MS): void {
+  void (async () => {
+    const { Redis } = await import('ioredis');
+    const redis = new Redis(url, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      enableOfflineQueue: false,
+      connectTimeout: 1_000,
+      commandTimeout: 1_000,
+      connectionName: 'tagwarden-cli-watchdog',
+      retryStrategy: () => 250,
+    });
+    let reason = '';
+    redis.on('error', (e: Error & { code?: string }) => {
+      reason = e.code ?? e.message;
+    });
+    let lastOk = Date.now();
+    let failures = 0;
+    let busy = false;
+    const timer = setInterval(() => {
+      if (busy) return;
+      busy = true;
+      redis
+        .ping()
+        .then(() => {
+          lastOk = Date.now();
+          failures = 0;
+        })
+        .catch(async (e: unknown) => {
+          failures += 1;
+          if (failures < 3 || Date.now() - lastOk < lostAfterMs) return;
+          clearInterval(timer);
+          const { redactString } = await import('../../src/logging/index.js');
+          const password = passwordOf(url);
+          const why = reason || (e instanceof Error ? e.message : String(e));
+          say(`cannot reach Redis at ${shownRedisUrl(url)}: lost during the command (${redactString(why, password ? [password] : [])}); stopped, run it again once Redis answers`);
+          redis.disconnect();
+          await exitAfterFlush(1);
+        })
+        .finally(() => {
+          busy = false;
+        });
+    }, 500);
+    timer.unref();
+    redis.connect().then(
+      () => (redis as unknown as { stream?: { unref?: () => void } }).stream?.unref?.(),
+      () => undefined,
+    );
+  })();
 }
 
 /** Why a TCP connection to the URL's host and port fails (ECONNREFUSED, ENOTFOUND, a timeout), or ''. */
