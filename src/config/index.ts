@@ -59,7 +59,7 @@ export const CONFIG_SCHEMA = z.object({
    */
   regions: regionList.default([...KNOWN_REGIONS]),
   /** TAGWARDEN_QUOTA_FRACTION: share of the documented quota to use (0-1]. */
-  quotaFraction: z.coerce.number().gt(0).max(1).default(0.8),
+  quotaFraction: z.coerce.number().gt(0).max(1).default(0.95),
   /** TAGWARDEN_QUOTA_WINDOW_MS: the quota window (60000 in the real API; shorter for tests and benchmarks). */
   quotaWindowMs: int(100, 3_600_000).default(60_000),
   /** TAGWARDEN_QUOTA_<API> e.g. TAGWARDEN_QUOTA_UNTAGRESOURCES: calls per window, defaults documented. */

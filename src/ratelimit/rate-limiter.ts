@@ -15,7 +15,7 @@ export interface RateLimiterOptions {
   readonly quotas: Readonly<Record<ApiName, number>>;
   /** Quota window, 60000 for the documented quotas. */
   readonly windowMs: number;
-  /** Share of the quota to use (0-1], default 0.8. */
+  /** Share of the quota to use (0-1], default 0.95 (TAGWARDEN_QUOTA_FRACTION; see README "The default quota fraction"). */
   readonly fraction?: number;
   /** Floor of the adaptive factor, default 0.1. */
   readonly minFactor?: number;
@@ -59,7 +59,7 @@ interface Resolved {
 
 function resolve(options: RateLimiterOptions): Resolved {
   const problems: string[] = [];
-  const fraction = options.fraction ?? 0.8;
+  const fraction = options.fraction ?? 0.95;
   const minFactor = options.minFactor ?? 0.1;
   const recoverPerSecond = options.recoverPerSecond ?? 0.02;
   const multiplier = options.penaltyMultiplier ?? 0.5;

@@ -9,7 +9,7 @@ describe('config', () => {
       redisUrl: 'redis://127.0.0.1:6379',
       queuePrefix: 'tagwarden',
       endpoint: 'https://vpcpeer.aliyuncs.com',
-      quotaFraction: 0.8,
+      quotaFraction: 0.95,
       retryAttempts: 8,
       httpPort: 8080,
       apiOpen: false,
