@@ -152,9 +152,13 @@ async function carriedKeys(job: Job, batch: UntagJob, attempt: Attempt, deps: Un
  * one, say) would go too. So an all=true batch from a scan reads the tags first (once; kept in the job) and,
  * when a resource gained a key the scan did not see, removes exactly the planned keys instead.
  * Returns the explicit key list to use, or undefined when All=true is still exact.
+ *
+ * Work from other systems (`source: 'api'`) asked for All=true itself: it is sent as All=true on every attempt.
+ * Its `carried` (read before the first call, for counts and the audit) is stored in the job after that first
+ * attempt and must not turn a retry into a different call under the same batch.
  */
 async function explicitKeysForAll(job: Job, batch: UntagJob, targets: string[], attempt: Attempt): Promise<string[] | undefined> {
-  if (!batch.all || !batch.carried) return undefined;
+  if (!batch.all || !batch.carried || batch.source === 'api') return undefined;
   let observed = batch.observed;
   if (!observed) {
     const tags = await attempt.readTags(targets);
