@@ -2,6 +2,7 @@
 // Fails within seconds when Redis cannot be reached; results on stdout, messages on stderr.
 import { Command, Option } from 'commander';
 import type { JobInspector, JobView } from '../../src/queue/index.js';
+import { escapeControl } from '../../src/logging/escape.js';
 import { configOrExit, out, redisReachable, say, table } from './shared.js';
 
 /** The states `jobs list --state` accepts (kept here so `--help` loads no queue code; checked against src/queue). */
@@ -50,7 +51,8 @@ export function renderJob(v: JobView): string {
     lines.push(`outcome   ${String(rv.outcome ?? '-')}   tags removed ${String(rv.removed ?? 0)}`);
     for (const [id, r] of Object.entries(rv.resources ?? {})) lines.push(`  ${id}  ${String(r.outcome ?? '')}${r.keys?.length ? `  ${r.keys.join(',')}` : ''}`);
   }
-  return `${lines.join('\n')}\n`;
+  // Every field is data from Redis (keys, reasons, IDs): each line is escaped whole, so none can break another.
+  return `${lines.map((l) => escapeControl(l)).join('\n')}\n`;
 }
 
 export function jobsCommand(): Command {

@@ -3,6 +3,7 @@
 // Exit 0 nothing to change, 2 changes pending, 3 a policy would be halted by its blast-radius cap, 1 error.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { AccountsPlanReport, PlanOptions, PlanReport, PlanResource, PlanRow } from '../../src/runtime/index.js';
+import { escapeControl } from '../../src/logging/escape.js';
 import { collect, configOrExit, createProgress, err, out, plural, progressIntervalMs, say, table } from './shared.js';
 
 interface PlanFlags {
@@ -24,16 +25,16 @@ export function retriesArg(value: string): number {
   return n;
 }
 
-/** A tag key as shown: bare when plain printable ASCII, else quoted with control characters escaped. */
+/** A tag key as shown: bare when plain printable ASCII, else quoted with control and bidi characters escaped. */
 export function shownKey(key: string): string {
-  return /^[\x21-\x7e]+$/.test(key) && !key.includes('"') ? key : JSON.stringify(key);
+  return /^[\x21-\x7e]+$/.test(key) && !key.includes('"') ? key : escapeControl(JSON.stringify(key));
 }
 
 function describeResource(r: PlanResource, verbose: boolean): string[] {
   const lines: string[] = [];
   if (r.keys.length > 0) {
     lines.push(`  ~ ${r.id}${r.all ? '  (every tag: UnTagResources All=true)' : ''}`);
-    for (const k of r.keys) lines.push(`      - ${shownKey(k)} = ${JSON.stringify(r.values[k] ?? '')}`);
+    for (const k of r.keys) lines.push(`      - ${shownKey(k)} = ${escapeControl(JSON.stringify(r.values[k] ?? ''))}`);
   } else {
     lines.push(`  = ${r.id}`);
   }

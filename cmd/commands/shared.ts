@@ -3,6 +3,7 @@
 // Imports nothing heavy at load time: `--help` and `validate` must start fast, so heavy modules load in actions.
 import { createRequire } from 'node:module';
 import { editDistance } from '../../src/policy/edit-distance.js';
+import { escapeControl } from '../../src/logging/escape.js';
 import type { AppConfig, AppConfigInput } from '../../src/config/index.js';
 import type { Logger } from '../../src/logging/index.js';
 
@@ -22,15 +23,18 @@ export function packageVersion(): string {
 
 let resultsWritten = false;
 
-/** Writes results to stdout; nothing once the reader has gone (EPIPE). */
+/**
+ * Writes results to stdout; nothing once the reader has gone (EPIPE). Control and bidi characters are
+ * spelled out (escapeControl; line breaks kept), so no tag key, reason or file name reaches the terminal raw.
+ */
 export function out(text: string): void {
   resultsWritten = true;
-  if (!closed(process.stdout)) process.stdout.write(text);
+  if (!closed(process.stdout)) process.stdout.write(escapeControl(text, { keepNewlines: true }));
 }
 
-/** Writes a message line to stderr (`tagwarden: ...`); nothing once stderr is closed. */
+/** Writes a message line to stderr (`tagwarden: ...`), control characters spelled out; nothing once stderr is closed. */
 export function say(text: string): void {
-  if (!closed(process.stderr)) process.stderr.write(`tagwarden: ${text}\n`);
+  if (!closed(process.stderr)) process.stderr.write(`tagwarden: ${escapeControl(text, { keepNewlines: true })}\n`);
 }
 
 /** Writes raw text to stderr. */
@@ -331,6 +335,7 @@ export function createProgress(options: { intervalMs?: number; tty?: boolean } =
   const elapsed = () => `${Math.round((Date.now() - started) / 1000)}s`;
   return {
     update(text) {
+      text = escapeControl(text);
       last = text;
       if (tty) {
         err(`\r\x1b[2K${text}`);
@@ -357,7 +362,8 @@ export function progressIntervalMs(seconds: string | undefined): number | undefi
 
 /** Renders rows as an aligned text table: the first column left-aligned, the others right-aligned. */
 export function table(headers: string[], rows: Array<Array<string | number>>): string {
-  const cells = [headers, ...rows.map((r) => r.map(String))];
+  // A cell is one line of plain text: a control character in a key or reason must not break the columns.
+  const cells = [headers, ...rows.map((r) => r.map((c) => escapeControl(String(c))))];
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
   return cells
     .map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ').trimEnd())

@@ -2,6 +2,7 @@
 import { TagwardenError, type TagwardenErrorCode } from '../errors.js';
 import type { ApiName } from '../model.js';
 import { redact } from './redact.js';
+import { escapeControl } from '../logging/escape.js';
 import type { CloudFailure, FailureKind } from './types.js';
 
 interface CodeRule {
@@ -226,11 +227,7 @@ export function classifyError(err: unknown, secrets: Iterable<string> = []): Clo
     detail = str(bag['name']) ?? 'unrecognised error';
   }
   // Control characters (an endpoint's ESC sequences, a newline that forges a log line) are spelled out.
-  const message = redact(`${code}${status !== undefined ? ` (HTTP ${status})` : ''}: ${detail}`, secrets).replace(
-    // eslint-disable-next-line no-control-regex
-    /[\u0000-\u001f\u007f-\u009f]/g,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
+  const message = escapeControl(redact(`${code}${status !== undefined ? ` (HTTP ${status})` : ''}: ${detail}`, secrets));
 
   return {
     kind,

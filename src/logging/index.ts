@@ -2,8 +2,13 @@
 // Must not decide what to log: callers log constant messages with their variables as fields.
 import winston from 'winston';
 import { Writable } from 'node:stream';
+import { escapeControl } from './escape.js';
+
+export { escapeControl } from './escape.js';
 
 export type Logger = winston.Logger;
+
+const MESSAGE = Symbol.for('message');
 
 const SECRET_FIELD = /secret|password|passwd|token|authorization|signature|credential|cookie/i;
 /** Fields whose names look secret but whose values are safe, known identifiers. */
@@ -111,10 +116,17 @@ export function createLogger(options: LoggerOptions): Logger {
     }
     return info;
   });
+  // JSON escapes C0 controls itself; DEL, C1 and bidi characters it leaves raw, so the serialized line is
+  // escaped too (inside JSON strings \uXXXX keeps the value, so the line stays valid and means the same).
+  const escape = winston.format((info) => {
+    const line = info[MESSAGE];
+    if (typeof line === 'string') info[MESSAGE] = escapeControl(line);
+    return info;
+  });
   return winston.createLogger({
     level: options.level,
     defaultMeta: options.base ?? {},
-    format: winston.format.combine(winston.format.errors({ stack: false }), redact(), winston.format.timestamp(), winston.format.json()),
+    format: winston.format.combine(winston.format.errors({ stack: false }), redact(), winston.format.timestamp(), winston.format.json(), escape()),
     transports: [new winston.transports.Stream({ stream: safeStreamFor(options.stream ?? process.stdout) })],
   });
 }
