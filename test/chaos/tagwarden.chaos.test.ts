@@ -5,15 +5,19 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Queue } from 'bullmq';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createEmulatorAdmin, type EmulatorAdmin } from '../../src/emulator/index.js';
+import { createEmulatorAdmin, startEmulator, WEBHOOK_PATH, type EmulatorAdmin, type EmulatorResource } from '../../src/emulator/index.js';
+import { eventWindowQueueName } from '../../src/events/index.js';
+import { API_NAMES } from '../../src/model.js';
 import type { ValidateReport } from '../../cmd/commands/validate.js';
 import { compilePolicies, type CompiledPolicy } from '../../src/policy/index.js';
 import { readPolicySources } from '../../src/policy-files/index.js';
 import { createRedis } from '../../src/queue/index.js';
-import { EMULATOR_KEYS, REDIS_URL, cleanupPrefix, eventually, uniquePrefix } from '../support/harness.js';
+import { EMULATOR_KEYS, REDIS_URL, cleanupPrefix, eventually, policyDoc, uniquePrefix, writePolicies } from '../support/harness.js';
+import { sdkCaller } from '../integration/emulator.support.js';
 import {
-  REGIONS, chaosEnv, chaosPolicyDir, chaosQueues, compileDir, pendingJobs, removeHomes, scanCount, seededRandom, sleep,
+  ACCOUNT, REGIONS, chaosEnv, chaosPolicyDir, chaosQueues, compileDir, pendingJobs, removeHomes, scanCount, seededRandom, sleep,
   startChaosEmulator, waitForRunEnd, type ChaosEmulator,
 } from './support/cluster.js';
 import { badJobs, badRequests, mutatePolicies, type BadJob, type BadRequest } from './support/bad-input.js';
@@ -616,6 +620,175 @@ describe.sequential(`tagwarden under chaos (CHAOS_SEED=${SEED})`, () => {
       redis.disconnect();
       await s.close();
       await cleanupPrefix(wrongPrefix).catch(() => undefined);
+    }
+  });
+
+  it('9. removes every forbidden tag of an event storm with duplicates while a replica is SIGKILLed, each event acted on once', async () => {
+    const t0 = Date.now();
+    const row = begin('9 event storm + SIGKILL');
+    const EB_TOKEN = `chaos-eb-${randomUUID()}`;
+    suiteSecrets.push(EB_TOKEN);
+    // A person at the console writes the tags, with a key of their own: tagwarden's own calls are recognised by its key.
+    const writer = { accessKeyId: 'chaos-console-user', accessKeySecret: `chaos-console-${randomUUID()}` };
+    suiteSecrets.push(writer.accessKeySecret);
+    const WRITES = 2_400;
+    const PER_WRITE = 2;
+    const DUPLICATES = 0.5;
+    // In the test process: the emulator accepts the writer's key too (the CLI emulator takes one key).
+    const emulator = await startEmulator({
+      credentials: [EMULATOR_KEYS, writer],
+      generate: { count: Math.ceil((WRITES * PER_WRITE) / 0.75), seed: 9, regions: [...REGIONS] },
+      quotas: Object.fromEntries(API_NAMES.map((api) => [api, 1_000_000])),
+      maxCallLog: 2_000_000,
+    });
+    const admin = createEmulatorAdmin(emulator.url);
+    const prefix = uniquePrefix('chaos-storm');
+    // Only the storm's keys are forbidden, and no scan runs during the scenario (a yearly cron): every removal
+    // comes from an event.
+    const policiesDir = writePolicies([
+      policyDoc('no-storm-tags', { regions: [...REGIONS], remove: { keyPatterns: ['storm-*'] }, keep: ['storm-keep'], schedule: { cron: '0 0 1 1 *' }, limits: { maxRemovalsPerRun: 1_000_000 } }),
+    ]);
+    const now = new Date();
+    const policies = await compileDir(policiesDir, now);
+    const redis = createRedis(REDIS_URL, { connectionName: 'tagwarden-chaos-storm' });
+    const queues = chaosQueues(redis, prefix);
+    const windows = new Queue(eventWindowQueueName(ACCOUNT), { connection: redis, prefix });
+    const daemons: Daemon[] = [];
+    try {
+      const initial = (await admin.getState()).resources;
+      const env = chaosEnv({ emulatorUrl: emulator.url, prefix, apiToken: API_TOKEN, extra: { TAGWARDEN_EVENTS_TOKEN: EB_TOKEN } });
+      const live: Daemon[] = await Promise.all([1, 2, 3].map(() => startDaemon('storm', policiesDir, env)));
+      daemons.push(...live);
+      const route = async (): Promise<void> => {
+        const res = await fetch(`${emulator.url}${WEBHOOK_PATH}`, {
+          method: 'PUT',
+          body: JSON.stringify({ urls: live.map((d) => `${d.url}/v1/events`), token: EB_TOKEN, duplicates: DUPLICATES, retryBaseMs: 50, maxAttempts: 1000, concurrency: 32 }),
+        });
+        expect(res.status).toBe(200);
+      };
+      await route();
+
+      // Connections that can take tags (Activated), each written once, in a seeded order.
+      const rng = seededRandom(SEED + 9);
+      const targets = initial.filter((r) => r.status === 'Activated' && Object.keys(r.tags).length <= 15).map((r) => r);
+      for (let i = targets.length - 1; i > 0; i--) {
+        const j = Math.floor(rng() * (i + 1));
+        [targets[i], targets[j]] = [targets[j]!, targets[i]!];
+      }
+      const groups: EmulatorResource[][] = [];
+      for (const r of targets) {
+        const open = groups.find((g) => g.length < PER_WRITE && g[0]!.region === r.region);
+        if (open) open.push(r);
+        else if (groups.length < WRITES) groups.push([r]);
+      }
+      expect(groups.length).toBe(WRITES);
+      const api = sdkCaller(emulator.url, writer);
+      let written = 0;
+      let failedWrites = 0;
+      const killAt = Math.floor(WRITES * (0.25 + rng() * 0.4));
+      const kills: Array<{ victim: string; afterWrites: number }> = [];
+      const write = async (g: EmulatorResource[]): Promise<void> => {
+        try {
+          await api.call('TagResources', { RegionId: g[0]!.region, ResourceType: 'PeerConnection', ResourceId: g.map((r) => r.id), Tag: [{ Key: 'storm-a', Value: '1' }, { Key: 'storm-b', Value: '2' }, { Key: 'storm-keep', Value: '3' }] });
+        } catch {
+          failedWrites += 1;
+        }
+        written += 1;
+      };
+      let next = 0;
+      let replacement: Promise<void> | undefined;
+      await Promise.all(Array.from({ length: 16 }, async () => {
+        while (next < groups.length) {
+          const g = groups[next++]!;
+          await write(g);
+          if (written >= killAt && kills.length === 0) {
+            const victim = live.splice(Math.floor(rng() * live.length), 1)[0]!;
+            kills.push({ victim: victim.name, afterWrites: written });
+            victim.child.kill('SIGKILL');
+            replacement = victim.exited.then(async (exit) => {
+              expect(exit.signal).toBe('SIGKILL');
+              const d = await startDaemon('storm', policiesDir, env);
+              daemons.push(d);
+              live.push(d);
+              await route();
+            });
+          }
+        }
+      }));
+      await replacement;
+      expect(kills).toHaveLength(1);
+
+      // The storm ends when every event is delivered and no window or batch is left.
+      await eventually(async () => {
+        const stats = ((await (await fetch(`${emulator.url}${WEBHOOK_PATH}`)).json()) as { stats: { pending: number } }).stats;
+        const pending = await pendingJobs([...queues.untag.values(), windows]);
+        return stats.pending === 0 && pending === 0 ? true : undefined;
+      }, 120_000, 500);
+      // ... and stays so for a moment (a redelivery in flight would show).
+      await sleep(1_500);
+      expect(await pendingJobs([...queues.untag.values(), windows])).toBe(0);
+      for (const d of live) expect(isRunning(d), `${d.name} exited without being killed`).toBe(true);
+
+      const [final, log, batches, hook] = await Promise.all([
+        admin.getState(),
+        admin.getCalls(),
+        plannedBatches(queues.untag.values()),
+        fetch(`${emulator.url}${WEBHOOK_PATH}`).then(async (r) => ((await r.json()) as { stats: { events: number; duplicated: number; delivered: number; deadLettered: number; failedAttempts: number } }).stats),
+      ]);
+      expect(log.dropped).toBe(0);
+      // The state the storm wrote: the initial one with every applied TagResources of the call log.
+      const before = initial.map((r) => ({ ...r, tags: { ...r.tags } }));
+      const byId = new Map(before.map((r) => [r.id, r]));
+      let tagWrites = 0;
+      for (const c of log.calls) {
+        if (c.action !== 'TagResources' || !c.applied) continue;
+        tagWrites += 1;
+        for (const id of c.params['ResourceId'] as string[]) {
+          const r = byId.get(id);
+          for (const t of c.params['Tag'] as Array<{ Key: string; Value: string }>) if (r) r.tags[t.Key] = t.Value;
+        }
+      }
+      expect(tagWrites).toBe(WRITES - failedWrites);
+      const verdict = judgeRun({ before, after: final.resources, policies, now, calls: log.calls, batches });
+      // Each event, however often delivered, led to one removal: every written connection is named by exactly
+      // one applied UnTagResources token.
+      const tokensById = new Map<string, Set<string>>();
+      for (const c of log.calls) {
+        if (c.action !== 'UnTagResources' || !c.applied) continue;
+        for (const id of c.params['ResourceId'] as string[]) {
+          const set = tokensById.get(id) ?? new Set<string>();
+          set.add(c.clientToken ?? '(none)');
+          tokensById.set(id, set);
+        }
+      }
+      const writtenIds = log.calls.filter((c) => c.action === 'TagResources' && c.applied).flatMap((c) => c.params['ResourceId'] as string[]);
+      const actedTwice = writtenIds.filter((id) => (tokensById.get(id)?.size ?? 0) !== 1).map((id) => `${id}: ${tokensById.get(id)?.size ?? 0} removals`);
+      const reads = countBy(log.calls.filter((c) => c.action === 'ListTagResources').flatMap((c) => (c.params['ResourceId'] as string[] | undefined) ?? []), (id) => id);
+      const readTwice = Object.values(reads).filter((n) => n > 1).length;
+      const ok = survived(verdict) && actedTwice.length === 0 && hook.deadLettered === 0;
+      Object.assign(row, {
+        faults: `${hook.events} events (${WRITES} TagResources x ${PER_WRITE} connections), ${hook.duplicated} duplicates, ${hook.failedAttempts} failed deliveries, 1 SIGKILL, 3 daemons`,
+        survived: ok,
+        batchesLost: verdict.lost.length, batchesDoubled: verdict.doubled.length + verdict.removedTwice.length + actedTwice.length, tagsWronglyRemoved: verdict.state.wronglyRemoved.length,
+        seconds: (Date.now() - t0) / 1000,
+      });
+      process.stdout.write(
+        `scenario 9: ${hook.events} events, ${hook.duplicated} duplicated, ${hook.delivered} delivered, ${hook.failedAttempts} failed attempts; ` +
+          `${verdict.planned} batches, ${verdict.applied} applied calls; ${Object.keys(reads).length} connections read, ${readTwice} read twice; kills ${JSON.stringify(kills)}\n`,
+      );
+      expect(hook.events).toBe(WRITES - failedWrites);
+      expect(hook.duplicated, 'the storm had no duplicates').toBeGreaterThan(0);
+      expect(hook.deadLettered, 'events EventBridge would have dead-lettered').toBe(0);
+      expect(first(actedTwice), labelled('connections whose event was acted on other than once', actedTwice)).toEqual([]);
+      expectExact(verdict);
+    } finally {
+      await Promise.all(daemons.map((d) => stopProcess(d, 10_000)));
+      await windows.close();
+      await queues.close();
+      redis.disconnect();
+      await emulator.close();
+      await cleanupPrefix(prefix).catch(() => undefined);
+      rmSync(policiesDir, { recursive: true, force: true });
     }
   });
 
