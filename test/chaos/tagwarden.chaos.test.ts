@@ -623,6 +623,100 @@ describe.sequential(`tagwarden under chaos (CHAOS_SEED=${SEED})`, () => {
     }
   });
 
+  it('6. plans each (resource, key) once when the schedule, the API and run --once scan one policy and region at once', async () => {
+    const t0 = Date.now();
+    const row = begin('6 concurrent scans');
+    const s = await stage('concurrent', { count: 9_000, seed: 16, faults: { latencyMs: 20, jitterMs: 40, actions: ['UnTagResources'] } });
+    const redis = createRedis(REDIS_URL, { connectionName: 'tagwarden-chaos-watch' });
+    const queues = chaosQueues(redis, s.prefix);
+    try {
+      const before = (await s.admin.getState()).resources;
+      const target = s.policies.find((p) => p.name === 'strip-temporary-tags');
+      expect(target, 'the shipped policy strip-temporary-tags').toBeDefined();
+      const env = chaosEnv({ emulatorUrl: s.emulator.url, prefix: s.prefix, apiToken: API_TOKEN });
+      // Every entry point at once: run --once --policy beside three replicas whose schedulers fire as they start,
+      // and two API scan requests to each replica as soon as it listens.
+      const once = runTagwarden('concurrent-once', ['run', '--once', '--policy', target!.name, '--policies', s.policiesDir, '--json'], env, 240_000);
+      // The replicas start as soon as run --once has begun listing, so it holds some scans when they arrive.
+      await eventually(async () => {
+        const byAction = (await s.admin.getStats()).byAction;
+        return (byAction['ListVpcPeerConnections']?.total ?? 0) + (byAction['ListTagResources']?.total ?? 0) > 0 ? true : undefined;
+      }, 60_000, 20);
+      const scanRequests: Array<Promise<{ status: number; body: { jobIds?: string[]; scans?: Array<{ region: string; jobId: string; state: string }> } }>> = [];
+      const daemons = await Promise.all(
+        [1, 2, 3].map(async () => {
+          const d = await startDaemon('concurrent', s.policiesDir, env);
+          s.daemons.push(d);
+          // A replica answers 404 until it has loaded its policies (a few ms after it listens): ask again until then.
+          const request = () =>
+            eventually(async () => {
+              const r = await fetch(`${d.url}/v1/policies/${target!.name}/scan`, { method: 'POST', headers: { authorization: `Bearer ${API_TOKEN}` } });
+              const body = (await r.json()) as never;
+              return r.status === 404 ? undefined : { status: r.status, body };
+            }, 30_000, 20);
+          for (let i = 0; i < 2; i++) scanRequests.push(request());
+          return d;
+        }),
+      );
+      const answers = await Promise.all(scanRequests);
+      expect(answers.map((a) => a.status)).toEqual(answers.map(() => 202));
+      const onceResult = await once;
+      expect(onceResult.code, onceResult.stderr.split('\n').slice(-10).join('\n')).toBe(0);
+      const report = JSON.parse(onceResult.stdout) as { runId: string; summary: Array<{ policy: string; batches: number; batchesEnded: number; removed: number }> };
+      await waitForRunEnd({ queues, scans: scanCount(s.policies), admin: s.admin, timeoutMs: 180_000 });
+      for (const d of daemons) expect(isRunning(d), `${d.name} exited`).toBe(true);
+
+      // run --once's batches lived in its own queues (removed when it exits): its audit records say what they were.
+      const onceBatches = new Map<string, PlannedBatch>();
+      for (const line of onceResult.stderr.split('\n')) {
+        if (!line.includes('"audit":true')) continue;
+        const a = JSON.parse(line) as {
+          batchId: string; policy: string; region: string; resourceIds: string[]; tagKeys: string[]; all: boolean; outcome: string;
+          resources: Record<string, { outcome: string; keys: string[] }>;
+        };
+        const carried = Object.fromEntries(Object.entries(a.resources).map(([id, r]) => [id, r.keys]));
+        onceBatches.set(a.batchId, {
+          id: a.batchId, policy: a.policy, runId: report.runId, region: a.region, resourceIds: a.resourceIds, tagKeys: a.tagKeys, all: a.all,
+          carried, dryRun: a.outcome === 'dry_run', state: a.outcome === 'failed' ? 'failed' : 'completed',
+        });
+      }
+      // Its summary equals what the emulator recorded for its run: the batches it names, the tags their calls removed.
+      const log = await s.admin.getCalls();
+      const removedForOnce = log.calls
+        .filter((c) => c.action === 'UnTagResources' && c.applied && c.clientToken !== null && onceBatches.has(c.clientToken))
+        .reduce((n, c) => n + c.removed, 0);
+      const onceSummary = report.summary.reduce((acc, r) => ({ batches: acc.batches + r.batches, ended: acc.ended + r.batchesEnded, removed: acc.removed + r.removed }), { batches: 0, ended: 0, removed: 0 });
+      expect(onceBatches.size, 'run --once planned nothing: its summary check would test nothing').toBeGreaterThan(0);
+      expect(onceSummary.batches).toBe(onceBatches.size);
+      expect(onceSummary.ended).toBe(onceBatches.size);
+      expect(onceSummary.removed).toBe(removedForOnce);
+
+      // The scans met: every scan but one per (policy, region) was answered with the running one or skipped.
+      const lines = s.daemons.flatMap((d) => d.lines).concat(onceResult.stderr.split('\n'));
+      const skipped = lines.filter((l) => l.includes('"message":"scan skipped: another scan of this policy and region is running"')
+        || l.includes('"message":"scan skipped: the previous run still has batches pending"')).length;
+      const answeredRunning = answers.flatMap((a) => a.body.scans ?? []).filter((x) => x.state === 'running').length;
+      expect(skipped + answeredRunning, 'no two scans of one policy and region ever met').toBeGreaterThan(0);
+
+      expect(log.dropped, 'the emulator call log dropped records').toBe(0);
+      const joined = judgeRun({
+        before, after: (await s.admin.getState()).resources, policies: s.policies, now: s.now, calls: log.calls,
+        batches: [...(await plannedBatches(queues.untag.values())), ...onceBatches.values()],
+      });
+      Object.assign(row, {
+        faults: `3 replicas + ${answers.length} API scans + run --once`, survived: survived(joined),
+        batchesLost: joined.lost.length, batchesDoubled: joined.doubled.length + joined.removedTwice.length, tagsWronglyRemoved: joined.state.wronglyRemoved.length,
+        seconds: (Date.now() - t0) / 1000,
+      });
+      process.stdout.write(`scenario 6: ${joined.planned} batches (${onceBatches.size} by run --once, ${onceSummary.removed} tags), ${skipped} scans skipped, ${answeredRunning} API answers naming the running scan\n`);
+      expectExact(joined);
+    } finally {
+      await queues.close();
+      redis.disconnect();
+      await s.close();
+    }
+  });
+
   it('9. removes every forbidden tag of an event storm with duplicates while a replica is SIGKILLed, each event acted on once', async () => {
     const t0 = Date.now();
     const row = begin('9 event storm + SIGKILL');
