@@ -126,13 +126,36 @@ export function isSystemTagKey(key: string): boolean {
   return key.startsWith('acs:') || key.startsWith('aliyun');
 }
 
+/** The longest tag key (and value) the API accepts, in Unicode code points. */
+export const MAX_TAG_TEXT_LENGTH = 128;
+
 /**
- * The VpcPeer tag-key rules (reference §1.2.1, §7.1): 1-128 characters, no `aliyun`/`acs:` prefix, no
- * `http://` or `https://`. Returns what is wrong, or undefined when the key is valid.
+ * The length of `text` as the API counts it: Unicode code points, so an emoji is one character, not the two
+ * UTF-16 units of `text.length`. The one way tag keys and values are measured everywhere (policy validation,
+ * matching and planning, job schemas, the worker, the emulator).
+ */
+export function codePointLength(text: string): number {
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    // A high surrogate followed by a low one is one code point.
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+      const d = text.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) i++;
+    }
+    n++;
+  }
+  return n;
+}
+
+/**
+ * The VpcPeer tag-key rules (reference §1.2.1, §7.1): 1-128 characters (code points), no `aliyun`/`acs:`
+ * prefix, no `http://` or `https://`. Returns what is wrong, or undefined when the key is valid.
  */
 export function tagKeyProblem(key: string): string | undefined {
   if (key.length === 0) return 'must not be empty';
-  if (key.length > 128) return `is ${key.length} characters long; at most 128 are allowed`;
+  const length = codePointLength(key);
+  if (length > MAX_TAG_TEXT_LENGTH) return `is ${length} characters long; at most ${MAX_TAG_TEXT_LENGTH} are allowed`;
   if (isSystemTagKey(key)) return 'starts with "acs:" or "aliyun", which are reserved for system tags';
   if (/https?:\/\//.test(key)) return 'must not contain "http://" or "https://"';
   return undefined;

@@ -113,6 +113,12 @@ export function createMetrics(registry: Registry, scope: MetricsScope, readQueue
     labelNames: ['api', 'reason'] as const,
     registers,
   });
+  const tagKeysSkipped = new Counter({
+    name: 'tagwarden_tag_keys_skipped_total',
+    help: 'Carried tag keys a policy would remove that no UnTagResources call can name (over 128 code points, or a URL in them), skipped per resource and key; the other keys are removed.',
+    labelNames: ['policy', 'region'] as const,
+    registers,
+  });
   let droppedSeen = 0;
   const logLinesDropped = new Counter({
     name: 'tagwarden_log_lines_dropped_total',
@@ -244,6 +250,7 @@ export function createMetrics(registry: Registry, scope: MetricsScope, readQueue
     knownPolicies.add(policy);
     for (const region of scope.regions) {
       tagsRemoved.inc({ policy, region }, 0);
+      if (policy !== 'api') tagKeysSkipped.inc({ policy, region }, 0);
       for (const outcome of BATCH_OUTCOMES) batches.inc({ policy, region, outcome }, 0);
       if (policy !== 'api') policyHalted.set({ policy, region }, 0);
     }
@@ -289,6 +296,7 @@ export function createMetrics(registry: Registry, scope: MetricsScope, readQueue
     redisStateLost,
     redisEvictionUnsafe,
     prefixConflict,
+    tagKeysSkipped,
     eventsReceived,
     eventsActed,
     eventsIgnored,

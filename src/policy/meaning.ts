@@ -1,6 +1,6 @@
 // Stage 3: checks what a document means (keys, patterns, regions, dates, schedules) on the raw value,
 // defensively, so it also runs on documents the schema stage rejected and every error shows in one pass.
-import { KNOWN_REGIONS, isKnownRegion, regionIdProblem } from '../model.js';
+import { KNOWN_REGIONS, MAX_TAG_TEXT_LENGTH, codePointLength, isKnownRegion, regionIdProblem } from '../model.js';
 import { formatPath } from './locate.js';
 import type { Locator, PathSegment } from './locate.js';
 import { compilePattern } from './patterns.js';
@@ -91,7 +91,7 @@ function checkRemove(spec: Record<string, unknown>, report: Report): Array<[numb
   const keys = strings(remove.keys);
   const seen = new Set<string>();
   for (const [i, key] of keys) {
-    const problem = key.length >= 1 && key.length <= 128 ? tagKeyProblem(key) : undefined;
+    const problem = key.length >= 1 && codePointLength(key) <= MAX_TAG_TEXT_LENGTH ? tagKeyProblem(key) : undefined;
     if (problem) report(['spec', 'remove', 'keys', i], 'error', problem, TAG_KEY_RULE);
     if (/[*?]/.test(key)) {
       report(['spec', 'remove', 'keys', i], 'warning', `'${key}' is an exact key: '*' and '?' match themselves here`, 'put globs and regexes in remove.keyPatterns');
@@ -115,7 +115,7 @@ function checkRemove(spec: Record<string, unknown>, report: Report): Array<[numb
   if (isObject(remove.where)) {
     for (const [key, value] of Object.entries(remove.where)) {
       const path: PathSegment[] = ['spec', 'remove', 'where', key];
-      const problem = key.length >= 1 && key.length <= 128 ? tagKeyProblem(key) : undefined;
+      const problem = key.length >= 1 && codePointLength(key) <= MAX_TAG_TEXT_LENGTH ? tagKeyProblem(key) : undefined;
       if (problem) report(path, 'error', problem, TAG_KEY_RULE, true);
       if (typeof value === 'string') {
         const p = compilePattern(value);
@@ -170,7 +170,7 @@ function checkKeep(spec: Record<string, unknown>, removeKeys: Array<[number, str
 function checkTagMatch(value: unknown, path: PathSegment[], report: Report): void {
   if (!isObject(value)) return;
   for (const [key, pattern] of Object.entries(value)) {
-    const problem = key.length >= 1 && key.length <= 128 ? filterKeyProblem(key) : undefined;
+    const problem = key.length >= 1 && codePointLength(key) <= MAX_TAG_TEXT_LENGTH ? filterKeyProblem(key) : undefined;
     if (problem) report([...path, key], 'error', problem, '1-128 characters without http:// or https://', true);
     if (typeof pattern === 'string') {
       const p = compilePattern(pattern);

@@ -1,5 +1,5 @@
 // Tag key rules for policies, built on the shared rules in model.ts (reference §1.2.1 and §7.1).
-import { isSystemTagKey, tagKeyProblem as modelTagKeyProblem } from '../model.js';
+import { MAX_TAG_TEXT_LENGTH, codePointLength, isSystemTagKey, tagKeyProblem as modelTagKeyProblem } from '../model.js';
 
 export { isSystemTagKey };
 
@@ -17,7 +17,8 @@ export function tagKeyProblem(key: string): string | undefined {
 /** Why `key` cannot be used in a tag filter (selector or exemption), or undefined. System keys are allowed there. */
 export function filterKeyProblem(key: string): string | undefined {
   if (key.length === 0) return 'a tag key must not be empty';
-  if (key.length > 128) return `tag key is ${key.length} characters long; at most 128 are allowed`;
+  const length = codePointLength(key);
+  if (length > MAX_TAG_TEXT_LENGTH) return `tag key is ${length} characters long; at most ${MAX_TAG_TEXT_LENGTH} are allowed`;
   if (/https?:\/\//.test(key)) return `tag key '${key}' must not contain "http://" or "https://"`;
   return undefined;
 }

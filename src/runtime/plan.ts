@@ -6,7 +6,7 @@ import { MAX_KEYS_PER_CALL, type Batch, type Removal, type Resource } from '../m
 import { compilePolicies, explainResource, type CompiledPolicy, type PolicyFinding } from '../policy/index.js';
 import { readPolicySources } from '../policy-files/index.js';
 import { createLocalPacer } from '../ratelimit/index.js';
-import { planRegion, type PageRetry } from '../worker/index.js';
+import { createUnsendableTally, planRegion, type PageRetry } from '../worker/index.js';
 import { cloudOptionsOf, pageRetryOf } from './core.js';
 
 /** One connection in the diff: the tags it loses (with their values), and with verbose what it keeps. */
@@ -123,8 +123,10 @@ export async function planPolicies(config: AppConfig, options: PlanOptions): Pro
       let naiveCalls = 0;
       const at = now();
       const kept: Batch[] = [];
+      const unsendable = createUnsendableTally();
       const plan = await planRegion(cloud, policy, region, {
         runId,
+        onUnsendable: (u) => void unsendable.add(u),
         now: at,
         retry,
         packing: config.packing,
@@ -155,6 +157,7 @@ export async function planPolicies(config: AppConfig, options: PlanOptions): Pro
         onScanned: (scanned) => options.onProgress?.({ policy: policy.name, region, scanned, regionsDone, regions }),
       });
       regionsDone += 1;
+      findings.push(...unsendable.findings(policy, region));
       options.onProgress?.({ policy: policy.name, region, scanned: plan.scanned, regionsDone, regions });
       rows.push({
         policy: policy.name,

@@ -14,7 +14,7 @@ import { KNOWN_REGIONS } from '../model.js';
 export { jitteredBackoff } from './backoff.js';
 export { actionFor, permanentReason, type FailureAction } from './failures.js';
 export { discover, type PageRetry } from '../discovery/index.js';
-export { planRegion, type RegionPlan } from './plan-region.js';
+export { createUnsendableTally, planRegion, type RegionPlan, type UnsendableKey, type UnsendableTally } from './plan-region.js';
 export { REPEATED_SCAN_WRITE_POINTS, SCAN_WRITE_POINTS, scanWritePointOf, type ScanResult, type ScanWritePoint } from './scan.js';
 export type { UntagResult } from './untag.js';
 

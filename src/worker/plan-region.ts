@@ -1,9 +1,9 @@
 // One policy in one region through the stages: discovery -> match -> plan. Shared by the scan job and `plan`.
 import type { CloudApi } from '../cloud/types.js';
 import { discoverPages, type DiscoveryCursor, type PageRetry } from '../discovery/index.js';
-import type { Batch, Removal, Resource } from '../model.js';
+import { tagKeyProblem, type Batch, type Removal, type Resource } from '../model.js';
 import { createBatchPlanner, createRecentIds, type CallFloor, type Packing } from '../planner/index.js';
-import { matchResource, nameableWhenAbsent, type CompiledPolicy } from '../policy/index.js';
+import { matchResource, nameableWhenAbsent, type CompiledPolicy, type PolicyFinding } from '../policy/index.js';
 
 export interface RegionPlan {
   scanned: number;
@@ -37,7 +37,78 @@ export interface RegionPlanner {
   readonly floor: CallFloor;
 }
 
-export function createRegionPlanner(policy: CompiledPolicy, region: string, options: { runId: string; now: Date; packing?: Packing }): RegionPlanner {
+/** A carried key the policy would remove but no UnTagResources call can name (over 128 code points, a URL in it). */
+export interface UnsendableKey {
+  readonly resourceId: string;
+  readonly key: string;
+  /** What is wrong with it, e.g. `is 129 characters long; at most 128 are allowed`. */
+  readonly problem: string;
+}
+
+/** The unsendable keys of one policy in one region, one entry per distinct key (a finding or log line each). */
+export interface UnsendableTally {
+  /** Records one (resource, key); true the first time this key is seen. */
+  add(u: UnsendableKey): boolean;
+  /** One warning finding per distinct key, at the policy's file and line. */
+  findings(policy: CompiledPolicy, region: string): PolicyFinding[];
+  readonly size: number;
+}
+
+export function createUnsendableTally(): UnsendableTally {
+  const byKey = new Map<string, { problem: string; resources: number; first: string }>();
+  return {
+    add(u) {
+      const seen = byKey.get(u.key);
+      if (seen) {
+        seen.resources += 1;
+        return false;
+      }
+      byKey.set(u.key, { problem: u.problem, resources: 1, first: u.resourceId });
+      return true;
+    },
+    findings(policy, region) {
+      return [...byKey].map(([key, k]) => ({
+        file: policy.source.file,
+        line: policy.source.line,
+        column: 1,
+        path: 'spec.remove',
+        message: `tag key ${JSON.stringify(key)} ${k.problem}: no UnTagResources call can name it, so it is skipped on ${k.resources} connection(s) in ${region} (first ${k.first}); their other keys are removed`,
+        severity: 'warning' as const,
+        stage: 'meaning' as const,
+        policy: policy.name,
+      }));
+    },
+    get size() {
+      return byKey.size;
+    },
+  };
+}
+
+/**
+ * Drops the keys of `removal` that no call can name, reporting each; the rest of the removal goes on (null when
+ * nothing is left). An all=true removal names no key, so it is never cut.
+ */
+function sendable(removal: Removal | null, onUnsendable: ((u: UnsendableKey) => void) | undefined): Removal | null {
+  if (!removal || removal.all) return removal;
+  let keys: string[] | undefined;
+  for (const [i, key] of removal.keys.entries()) {
+    const problem = tagKeyProblem(key);
+    if (problem === undefined) {
+      keys?.push(key);
+      continue;
+    }
+    keys ??= removal.keys.slice(0, i);
+    onUnsendable?.({ resourceId: removal.resourceId, key, problem });
+  }
+  if (keys === undefined) return removal;
+  return keys.length === 0 ? null : { ...removal, keys };
+}
+
+export function createRegionPlanner(
+  policy: CompiledPolicy,
+  region: string,
+  options: { runId: string; now: Date; packing?: Packing; onUnsendable?: (u: UnsendableKey) => void },
+): RegionPlanner {
   const planner = createBatchPlanner(
     { policy: policy.name, region, runId: options.runId },
     { packing: options.packing ?? 'union', nameableWhenAbsent: (key) => nameableWhenAbsent(policy, key) },
@@ -52,7 +123,7 @@ export function createRegionPlanner(policy: CompiledPolicy, region: string, opti
       const removals: Removal[] = [];
       for (const resource of resources) {
         scanned += 1;
-        const removal = matchResource(policy, resource, options.now);
+        const removal = sendable(matchResource(policy, resource, options.now), options.onUnsendable);
         onResource?.(resource, removal);
         if (removal && !recent.seen(removal.resourceId) && planner.add(removal)) removals.push(removal);
       }
@@ -102,6 +173,8 @@ export async function planRegion(
     onResource?: (resource: Resource, removal: Removal | null) => void;
     onScanned?: (scanned: number) => void;
     onBatches?: (batches: Batch[]) => void;
+    /** Each carried key the policy would remove that no call can name: skipped, the rest goes on. */
+    onUnsendable?: (u: UnsendableKey) => void;
     /** Start after this page instead of from the beginning. */
     from?: DiscoveryCursor;
   },

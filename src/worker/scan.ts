@@ -10,7 +10,7 @@ import type { Batch, Removal } from '../model.js';
 import type { Packing } from '../planner/index.js';
 import { compilePolicyDocument, formatFinding, type CompiledPolicy } from '../policy/index.js';
 import { ScanJobSchema, describeIssues, safeRunId, type LeaseHolder, type Ledger, type ScanLease, type UntagJob } from '../queue/index.js';
-import { createRegionPlanner } from './plan-region.js';
+import { createRegionPlanner, createUnsendableTally } from './plan-region.js';
 
 /**
  * Every Redis write a scan makes, in the order a scan makes them; `beforeWrite` is called with one of these
@@ -246,7 +246,17 @@ export function createScanProcessor(deps: ScanDeps) {
       const logged = compilePolicyDocument(header.policy, at).policy;
       if (!logged) throw new UnrecoverableError('the scan log holds a policy that no longer compiles; delete the log to plan anew');
       const p: CompiledPolicy = logged;
-      const planner = createRegionPlanner(p, region, { runId: header.runId, now: at, packing: header.packing });
+      // A key no call can name is skipped per (resource, key), counted, and logged once per key; the rest goes on.
+      const unsendable = createUnsendableTally();
+      const planner = createRegionPlanner(p, region, {
+        runId: header.runId,
+        now: at,
+        packing: header.packing,
+        onUnsendable: (u) => {
+          deps.metrics.tagKeysSkipped.inc({ policy: p.name, region });
+          if (unsendable.add(u)) log.warn('tag key cannot be sent; skipped', { key: u.key, problem: u.problem, resourceId: u.resourceId });
+        },
+      });
       const reason = `policy ${p.name} (${header.trigger})`;
       const jobsOf = (batches: readonly Batch[]) => batches.map((b) => toJob(b, region, header.dryRun, reason));
       const cap = p.maxRemovalsPerRun;
