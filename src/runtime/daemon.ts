@@ -13,7 +13,7 @@ import { describeConfig } from '../config/index.js';
 import { createHttpServer, createRedisSessionStore, type PolicyView, type ReadinessReport } from '../http/index.js';
 import { formatFinding } from '../policy/index.js';
 import { readPolicySources, watchPolicySources, type PolicyWatcher } from '../policy-files/index.js';
-import { createJobInspector, createProducer, createScanLease } from '../queue/index.js';
+import { connectionErrorReporter, createJobInspector, createProducer, createScanLease, reportErrors } from '../queue/index.js';
 import { createPolicyScheduler, createPolicySet, requestScan } from '../scheduler/index.js';
 import { createCore, jobOptionsOf, pageRetryOf, withTimeout, type RuntimeOptions } from './core.js';
 import { createRedisGuard, policySetFingerprint } from './redis-guard.js';
@@ -100,7 +100,9 @@ export async function startDaemon(config: AppConfig, options: RuntimeOptions = {
   const dedupTtlSeconds = Math.round(config.eventsDedupHours * 3600);
   // Every key we sign with is in Redis before its request leaves, and stays as long as its events may be redelivered.
   core.onSignedWith(createOwnIdentityRecorder({ store: eventStore, ttlSeconds: dedupTtlSeconds, now: core.now, onError: (err) => logger.warn('own access key not recorded, will retry', { err }) }));
-  const windows = new Queue(eventWindowQueueName(config.accountId), { connection: redis, prefix: config.queuePrefix });
+  // A BullMQ queue without an `error` listener prints its connection's errors raw (the AUTH command included).
+  const windowQueueName = eventWindowQueueName(config.accountId);
+  const windows = reportErrors(new Queue(windowQueueName, { connection: redis, prefix: config.queuePrefix }), windowQueueName, connectionErrorReporter(logger));
   const intake = createEventIntake({
     store: eventStore,
     windows,
