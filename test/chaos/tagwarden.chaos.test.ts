@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createEmulatorAdmin, startEmulator, WEBHOOK_PATH, type EmulatorAdmin, type EmulatorResource } from '../../src/emulator/index.js';
+import { checkState, createEmulatorAdmin, expectedRemovals, startEmulator, WEBHOOK_PATH, type EmulatorAdmin, type EmulatorResource } from '../../src/emulator/index.js';
 import { eventWindowQueueName } from '../../src/events/index.js';
 import { API_NAMES } from '../../src/model.js';
 import type { ValidateReport } from '../../cmd/commands/validate.js';
@@ -25,7 +25,7 @@ import { countBy, judgeRun, observedCode, plannedBatches, type PlannedBatch, typ
 import {
   everythingPrinted, isRunning, outputFloods, processCount, runTagwarden, scrapeMetrics, startDaemon, stopAll, stopProcess, type Daemon,
 } from './support/processes.js';
-import { sumBy } from './support/prom.js';
+import { samples, sumBy } from './support/prom.js';
 import { startTestRedis } from './support/redis-server.js';
 import { renderSummary, type ScenarioRow } from './support/summary.js';
 
@@ -714,6 +714,122 @@ describe.sequential(`tagwarden under chaos (CHAOS_SEED=${SEED})`, () => {
       await queues.close();
       redis.disconnect();
       await s.close();
+    }
+  });
+
+  it('7. resumes enforcement on its own after Redis restarts empty, says so, and refuses to be ready on an evicting Redis', async () => {
+    const t0 = Date.now();
+    const row = begin('7 Redis data loss');
+    const redisServer = await startTestRedis();
+    suiteSecrets.push(redisServer.password);
+    const s = await stage('lost', { count: 6_000, seed: 17, redisUrl: redisServer.url, faults: { latencyMs: 20, jitterMs: 30, actions: ['UnTagResources'] } });
+    const rng = seededRandom(SEED ^ 0x7);
+    const verdicts: RunVerdict[] = [];
+    const resumedMs: number[] = [];
+    try {
+      const env = chaosEnv({ emulatorUrl: s.emulator.url, prefix: s.prefix, apiToken: API_TOKEN, redisUrl: redisServer.url });
+      const daemons = await Promise.all([1, 2].map(() => startDaemon('lost', s.policiesDir, env)));
+      s.daemons.push(...daemons);
+      const readyz = async (d: Daemon) => {
+        const res = await fetch(`${d.url}/readyz`, { signal: AbortSignal.timeout(8_000) });
+        return { status: res.status, body: (await res.json()) as { checks?: Record<string, { ok?: boolean; detail?: string }> } };
+      };
+
+      /** Waits for the run to end on the current Redis, then judges the calls since `sinceSeq` from `before`. */
+      const phase = async (before: EmulatorResource[], sinceSeq: number): Promise<number> => {
+        const watch = createRedis(redisServer.url, { connectionName: 'tagwarden-chaos-watch' });
+        const queues = chaosQueues(watch, s.prefix);
+        try {
+          await waitForRunEnd({ queues, scans: scanCount(s.policies), admin: s.admin, timeoutMs: 180_000 });
+          const [after, log, batches] = await Promise.all([s.admin.getState(), s.admin.getCalls({ since: sinceSeq }), plannedBatches(queues.untag.values())]);
+          expect(log.dropped, 'the emulator call log dropped records').toBe(0);
+          verdicts.push(judgeRun({ before, after: after.resources, policies: s.policies, now: s.now, calls: log.calls, batches }));
+          return log.calls.reduce((m, c) => Math.max(m, c.seq), sinceSeq);
+        } finally {
+          await queues.close();
+          watch.disconnect();
+        }
+      };
+      /** New forbidden tags on 60 connections (written behind tagwarden's back, so the next run has work). */
+      const violate = async (): Promise<EmulatorResource[]> => {
+        const current = (await s.admin.getState()).resources;
+        const picked = new Map<string, EmulatorResource>();
+        while (picked.size < 60) {
+          const r = current[Math.floor(rng() * current.length)]!;
+          if (Object.keys(r.tags).length < 20) picked.set(r.id, r);
+        }
+        await s.admin.upsertResources([...picked.values()].map((r) => ({ ...r, tags: { ...r.tags, [`tmp-lost-${Math.floor(rng() * 1e6)}`]: 'x' } })));
+        return (await s.admin.getState()).resources;
+      };
+      /** Restarts Redis empty, writes new violations, and waits until they are gone (enforcement resumed by itself). */
+      const loseEverything = async (args: readonly string[]): Promise<EmulatorResource[]> => {
+        await redisServer.restartEmpty(args);
+        const restartedAt = Date.now();
+        const before = await violate();
+        const expected = expectedRemovals(before, s.policies, s.now);
+        // Resumed within two intervals of the shortest schedule (1 h here; the re-sync on reconnect does it in seconds).
+        await eventually(async () => {
+          const check = checkState(before, (await s.admin.getState()).resources, expected);
+          return check.notRemoved.length === 0 ? true : undefined;
+        }, 120_000, 250);
+        resumedMs.push(Date.now() - restartedAt);
+        return before;
+      };
+
+      // Phase 1: a full run on a healthy Redis.
+      let seq = await phase((await s.admin.getState()).resources, 0);
+
+      // Phase 2: Redis restarted empty under the running daemons (queues, schedulers, ledger, identity: all gone).
+      const before2 = await loseEverything([]);
+      for (const d of daemons) {
+        await d.proc.waitFor(/"message":"redis lost its data: the identity marker is gone or changed/, 60_000);
+        const lost = await eventually(async () => {
+          const text = await scrapeMetrics(d);
+          const n = samples(text, 'tagwarden_redis_state_lost_total')[0]?.value ?? 0;
+          return n >= 1 ? n : undefined;
+        }, 60_000, 250);
+        expect(lost).toBeGreaterThanOrEqual(1);
+        const ready = await eventually(async () => {
+          const r = await readyz(d);
+          return r.status === 200 && /lost its data/.test(r.body.checks?.redisState?.detail ?? '') ? r : undefined;
+        }, 60_000, 250);
+        expect(ready.body.checks?.redisState?.ok).toBe(true);
+      }
+      seq = await phase(before2, seq);
+
+      // Phase 3: empty again, and now with maxmemory-policy allkeys-lru: not ready, with the reason, until noeviction.
+      const before3Promise = loseEverything(['--maxmemory-policy', 'allkeys-lru']);
+      for (const d of daemons) {
+        const refused = await eventually(async () => {
+          const r = await readyz(d);
+          return r.status === 503 && /maxmemory-policy is allkeys-lru/.test(r.body.checks?.redisState?.detail ?? '') ? r : undefined;
+        }, 60_000, 250);
+        expect(refused.body.checks?.redisState?.ok).toBe(false);
+        await d.proc.waitFor(/"message":"redis maxmemory-policy evicts keys: set it to noeviction/, 30_000);
+        expect(samples(await scrapeMetrics(d), 'tagwarden_redis_eviction_unsafe')[0]?.value).toBe(1);
+      }
+      const before3 = await before3Promise;
+      // Our own server: an operator fixes the policy; the daemons become ready again by themselves.
+      const admin = createRedis(redisServer.url, { connectionName: 'tagwarden-chaos-operator' });
+      await admin.config('SET', 'maxmemory-policy', 'noeviction');
+      admin.disconnect();
+      for (const d of daemons) await eventually(async () => ((await readyz(d)).status === 200 ? true : undefined), 60_000, 250);
+      await phase(before3, seq);
+      for (const d of daemons) expect(isRunning(d), `${d.name} exited`).toBe(true);
+
+      const problems = (v: RunVerdict) => v.lost.length + v.doubled.length + v.removedTwice.length;
+      Object.assign(row, {
+        faults: `Redis restarted empty twice under 2 daemons (once with allkeys-lru)`, survived: verdicts.every(survived),
+        batchesLost: verdicts.reduce((n, v) => n + v.lost.length, 0),
+        batchesDoubled: verdicts.reduce((n, v) => n + v.doubled.length + v.removedTwice.length, 0),
+        tagsWronglyRemoved: verdicts.reduce((n, v) => n + v.state.wronglyRemoved.length, 0),
+        seconds: (Date.now() - t0) / 1000,
+      });
+      process.stdout.write(`scenario 7: ${verdicts.map((v) => v.planned).join(' / ')} batches per phase, enforcement resumed ${resumedMs.map((ms) => (ms / 1000).toFixed(1)).join(' s, ')} s after each empty restart, problems ${verdicts.map(problems).join('/')}\n`);
+      for (const v of verdicts) expectExact(v);
+    } finally {
+      await s.close();
+      await redisServer.close();
     }
   });
 

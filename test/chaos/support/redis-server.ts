@@ -2,7 +2,7 @@
 // started again on the same data, for the Redis outage scenario.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +17,11 @@ export interface TestRedis {
   stop(): Promise<void>;
   /** Starts it again on the same directory, so the append-only file restores the data. */
   start(): Promise<void>;
+  /**
+   * Stops it, deletes its data (the append-only file), and starts it again on the same port, empty: a Redis that
+   * lost everything. `args` are extra redis-server arguments for this and later starts (e.g. an eviction policy).
+   */
+  restartEmpty(args?: readonly string[]): Promise<void>;
   /** Stops it and deletes its directory. */
   close(): Promise<void>;
 }
@@ -41,12 +46,13 @@ export async function startTestRedis(): Promise<TestRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'tw-chaos-redis-'));
   let current: TrackedProcess | undefined;
   let generation = 0;
+  let extraArgs: readonly string[] = [];
 
   const start = async (): Promise<void> => {
     if (current && isRunning(current)) return;
     const args = [
       '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes',
-      '--appendfsync', 'always', '--requirepass', password, '--daemonize', 'no', '--loglevel', 'notice',
+      '--appendfsync', 'always', '--requirepass', password, '--daemonize', 'no', '--loglevel', 'notice', ...extraArgs,
     ];
     const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const lines: string[] = [];
@@ -91,6 +97,12 @@ export async function startTestRedis(): Promise<TestRedis> {
     url: `redis://:${password}@127.0.0.1:${port}`,
     start,
     stop,
+    async restartEmpty(args = extraArgs) {
+      await stop();
+      for (const entry of readdirSync(dir)) rmSync(join(dir, entry), { recursive: true, force: true });
+      extraArgs = args;
+      await start();
+    },
     async close() {
       await stop();
       rmSync(dir, { recursive: true, force: true });
