@@ -155,6 +155,7 @@ export function runCommand(): Command {
         logger,
         ...(opts.policy ? { policy: opts.policy } : {}),
         ...(opts.timeout ? { timeoutMs: opts.timeout * 1000 } : {}),
+        ...(opts.failFast ? { failFast: true } : {}),
         onProgress: (p: { scansEnded: number; scans: number; batchesEnded: number; batches: number; removed: number }) =>
           progress.update(`run --once: scans ${p.scansEnded}/${p.scans}  batches ${p.batchesEnded}/${p.batches}  tags removed ${p.removed}`),
       };
@@ -181,6 +182,7 @@ export function runCommand(): Command {
       for (const f of result.findings) err(`${formatFinding(f)}\n`);
       if (opts.json) out(`${JSON.stringify(result, null, 2)}\n`);
       else printSummary(result);
+      if (result.stoppedAt) say(`--fail-fast: stopped at the first failure: ${result.stoppedAt}`);
       // A halt is not success: 3, as plan's exit code for a halt; a failure (1) wins.
       if (result.halted) say('a policy was halted by its maxRemovalsPerRun cap; nothing of it was enqueued');
       process.exitCode = result.failed ? 1 : result.halted ? 3 : 0;

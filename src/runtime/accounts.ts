@@ -161,6 +161,7 @@ export async function runOnceAccounts(config: AppConfig, list: AccountList, opti
   })));
   const done = runs.flatMap((r) => (r.result === undefined ? [] : [{ run: r, result: r.result }]));
   const policies = new Map(done.flatMap(({ result }) => result.policies.map((p) => [p.name, p] as const)));
+  const stoppedAt = done.map(({ run, result }) => (result.stoppedAt ? `account ${run.account}: ${result.stoppedAt}` : undefined)).find(Boolean);
   return {
     runId: done.map(({ result }) => result.runId).join(','),
     policies: [...policies.values()],
@@ -169,6 +170,7 @@ export async function runOnceAccounts(config: AppConfig, list: AccountList, opti
     failed: runs.some((r) => r.status === 'skipped' || r.result?.failed === true),
     timedOut: done.some(({ result }) => result.timedOut),
     halted: done.some(({ result }) => result.halted),
+    ...(stoppedAt ? { stoppedAt } : {}),
     accounts: runs,
   };
 }

@@ -54,6 +54,8 @@ export interface RuntimeOptions {
   readyRefreshMs?: number;
   /** Daemon: the package version shown in the OpenAPI document. */
   version?: string;
+  /** Page retries of a scan's reads (default: the config's retry attempts); `run --once --fail-fast` sets 0. */
+  pageRetries?: number;
   /** Tests only: jobs per addBulk while a scan enqueues (default 500). */
   enqueueChunk?: number;
   /** Tests only: connections per ListVpcPeerConnections page a scan asks for (default 100). */
@@ -218,7 +220,7 @@ export function createCore(config: AppConfig, options: RuntimeOptions = {}): Cor
         {
           cloud,
           classify: classifyError,
-          pageRetry: pageRetryOf(config),
+          pageRetry: options.pageRetries === undefined ? pageRetryOf(config) : { ...pageRetryOf(config), maxFailures: options.pageRetries },
           metrics,
           ledger,
           logger,

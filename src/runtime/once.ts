@@ -1,5 +1,6 @@
 // `run --once`: scan every policy once, wait until every batch of the run has ended, return the summary.
 import { randomUUID } from 'node:crypto';
+import type { Queue } from 'bullmq';
 import type { AppConfig } from '../config/index.js';
 import { TagwardenError } from '../errors.js';
 import { compilePolicies, type CompiledPolicy, type PolicyFinding } from '../policy/index.js';
@@ -26,6 +27,11 @@ export interface OnceOptions extends RuntimeOptions {
   /** Give up waiting after this long (0 = wait as long as it takes). */
   timeoutMs?: number;
   pollMs?: number;
+  /**
+   * Stop the whole run at its first failure: no page retry, one attempt per scan (batches get the config's
+   * attempts: `--fail-fast` sets them to 1), and no further waiting once a scan or a batch has failed.
+   */
+  failFast?: boolean;
 }
 
 export interface OnceResult {
@@ -38,6 +44,8 @@ export interface OnceResult {
   /** True when any policy was halted by its blast-radius cap (nothing of it was enqueued): not a success. */
   halted: boolean;
   timedOut: boolean;
+  /** With failFast, when the run was stopped: what failed first (`scan of P in R failed: reason`). */
+  stoppedAt?: string;
 }
 
 /** Runs every (valid) policy once with this process's workers, and waits for the whole run to end. */
@@ -59,10 +67,12 @@ export async function runOnce(config: AppConfig, options: OnceOptions): Promise<
   const runId = `once-${randomUUID()}`;
   // Run-scoped queues: this process works only its own scans and batches, never a daemon's schedulers' jobs
   // that share the prefix. The scan lease and the shared rate limiter still see the daemon's work.
-  const core = createCore(config, { ...options, queueScope: runId });
+  const core = createCore(config, { ...options, queueScope: runId, ...(options.failFast ? { pageRetries: 0 } : {}) });
   const workers = core.createWorkers();
-  const scheduler = createPolicyScheduler({ queue: core.scanQueue, scanJobOptions: jobOptionsOf(config).scan, logger: core.logger });
+  const scanJobOptions = options.failFast ? { ...jobOptionsOf(config).scan, attempts: 1 } : jobOptionsOf(config).scan;
+  const scheduler = createPolicyScheduler({ queue: core.scanQueue, scanJobOptions, logger: core.logger });
   let timedOut = false;
+  let stoppedAt: string | undefined;
   let scanJobFailed = false;
   try {
     await core.redis.ping();
@@ -84,6 +94,10 @@ export async function runOnce(config: AppConfig, options: OnceOptions): Promise<
         batchesEnded: summary.reduce((n, s) => n + s.batchesEnded, 0),
         removed: summary.reduce((n, s) => n + s.removed, 0),
       });
+      if (options.failFast && (scanJobFailed || summary.some((s) => s.failed > 0 || s.scansFailed > 0))) {
+        stoppedAt = await firstFailure(core.queues());
+        break;
+      }
       if (scansEnded === scanIds.length && pending === 0) break;
       if (options.timeoutMs && Date.now() - started > options.timeoutMs) {
         timedOut = true;
@@ -94,14 +108,27 @@ export async function runOnce(config: AppConfig, options: OnceOptions): Promise<
     const summary = await core.ledger.summary(runId);
     const failed = timedOut || scanJobFailed || summary.some((s) => s.failed > 0 || s.scansFailed > 0);
     const halted = summary.some((s) => s.halted > 0);
-    return { runId, policies, findings, summary, failed, halted, timedOut };
+    return { runId, policies, findings, summary, failed: failed || stoppedAt !== undefined, halted, timedOut, ...(stoppedAt !== undefined ? { stoppedAt } : {}) };
   } finally {
     try {
-      await workers.close({ force: timedOut });
+      await workers.close({ force: timedOut || stoppedAt !== undefined });
       // The run's queues are its own: nothing else will ever work them.
       for (const queue of core.queues()) await queue.obliterate({ force: true }).catch((err: unknown) => core.logger.warn('run queues not removed', { queue: queue.name, err }));
     } finally {
       await core.close();
     }
   }
+}
+
+/** The earliest failed job of the run's queues, as `scan of P in R failed: reason` or `batch B of P in R failed: reason`. */
+async function firstFailure(queues: ReadonlyArray<Queue>): Promise<string> {
+  const failed = (await Promise.all(queues.map((q) => q.getFailed(0, 20)))).flat();
+  failed.sort((a, b) => (a.finishedOn ?? 0) - (b.finishedOn ?? 0));
+  const job = failed[0];
+  if (!job) return 'a scan or batch failed';
+  const d = (job.data ?? {}) as { policy?: string | { metadata?: { name?: string }; name?: string }; region?: string; batchId?: string };
+  // A scan job carries its policy document; a batch names its policy.
+  const policy = typeof d.policy === 'object' ? (d.policy.metadata?.name ?? d.policy.name) : d.policy;
+  const what = d.batchId ? `batch ${d.batchId} of ${String(policy)}` : `scan of ${String(policy)}`;
+  return `${what} in ${String(d.region)} failed: ${job.failedReason}`;
 }
