@@ -3,6 +3,7 @@
 // never asserted: the exit code is 0 unless a benchmark crashed.
 import { performance } from 'node:perf_hooks';
 import { callsBenchmark } from './calls.js';
+import { cliBenchmark } from './cli.js';
 import { latencyBenchmark } from './latency.js';
 import { overheadBenchmark } from './overhead.js';
 import { quotaBenchmark } from './quota.js';
@@ -13,7 +14,7 @@ import { killAll, liveChildren } from './lib/processes.js';
 import { gitRevision, heading, loadAverage, machineInfo, table, writeResult, type TargetCheck } from './lib/report.js';
 import { REDIS_URL } from '../support/harness.js';
 
-const BENCHMARKS: readonly Benchmark[] = [callsBenchmark, quotaBenchmark, overheadBenchmark, scaleBenchmark, latencyBenchmark, wallBenchmark];
+const BENCHMARKS: readonly Benchmark[] = [callsBenchmark, quotaBenchmark, overheadBenchmark, scaleBenchmark, latencyBenchmark, wallBenchmark, cliBenchmark];
 
 function parseArgs(argv: readonly string[]): { quick: boolean; only: string[] | undefined } {
   let quick = false;
