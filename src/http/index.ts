@@ -3,4 +3,4 @@
 export { createHttpServer } from './server.js';
 export { createMemorySessionStore, createRedisSessionStore } from './sessions.js';
 export { buildOpenApiDocument } from './openapi.js';
-export type { EventSink, EventsAnswer, HttpDeps, HttpServer, ApiAccess, PolicyDirectory, PolicyView, ReadinessReport, ReadinessCheck, SessionStore } from './types.js';
+export type { AccountView, EventSink, EventsAnswer, HttpDeps, HttpServer, ApiAccess, PolicyDirectory, PolicyView, ReadinessReport, ReadinessCheck, SessionStore } from './types.js';

@@ -52,6 +52,19 @@ export function buildOpenApiDocument(version: string): Json {
           },
         },
       },
+      '/v1/accounts': {
+        get: {
+          operationId: 'listAccounts',
+          summary: 'Member accounts (with an accounts file): governed or skipped, with the reason, STS calls and policies',
+          ...secured,
+          responses: {
+            '200': json({ type: 'object', properties: { accounts: { type: 'array', items: ref('AccountView') } }, required: ['accounts'] }, 'The accounts.'),
+            '401': UNAUTHORIZED,
+            '404': errorResponse('No accounts file: this deployment governs one account.'),
+            '503': DISABLED,
+          },
+        },
+      },
       '/v1/policies': {
         get: {
           operationId: 'listPolicies',
@@ -244,6 +257,21 @@ export function buildOpenApiDocument(version: string): Json {
             },
           },
           required: ['id', 'queue', 'name', 'state', 'attemptsMade', 'attempts', 'failedReason', 'data', 'returnvalue', 'timestamps'],
+        },
+        AccountView: {
+          type: 'object',
+          properties: {
+            id: { type: 'string', pattern: '^[0-9]+$' },
+            name: { type: 'string' },
+            source: { enum: ['file', 'directory'] },
+            tags: { type: 'object', additionalProperties: { type: 'string' } },
+            state: { enum: ['governed', 'skipped', 'starting'] },
+            reason: { type: 'string', description: 'Why the account is skipped (the STS error code).' },
+            stsCalls: { type: 'integer', description: 'AssumeRole calls this process made for the account.' },
+            sessionExpiresAt: { type: 'string', format: 'date-time' },
+            policies: { type: 'array', items: { type: 'string' } },
+          },
+          required: ['id', 'name', 'source', 'tags', 'state', 'stsCalls', 'policies'],
         },
         PolicyView: {
           type: 'object',

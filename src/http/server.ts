@@ -166,6 +166,14 @@ export function createHttpServer(deps: HttpDeps): HttpServer {
     res.status(202).json(result);
   });
 
+  v1.get('/accounts', at('/v1/accounts'), async (_req, res) => {
+    if (!deps.accounts) {
+      res.status(404).json({ error: 'not_found', message: 'no accounts file: this deployment governs one account (TAGWARDEN_ACCOUNTS_FILE)' });
+      return;
+    }
+    res.status(200).json({ accounts: await deps.accounts.list() });
+  });
+
   v1.get('/policies', at('/v1/policies'), async (_req, res) => {
     res.status(200).json({ policies: await deps.policies.list() });
   });

@@ -32,6 +32,23 @@ export interface PolicyView {
   errors?: readonly string[];
 }
 
+/** A member account as GET /v1/accounts shows it. */
+export interface AccountView {
+  id: string;
+  name: string;
+  source: 'file' | 'directory';
+  tags: Readonly<Record<string, string>>;
+  /** `governed`: its role was assumed and its workers run; `skipped`: its role cannot be assumed (see reason). */
+  state: 'governed' | 'skipped' | 'starting';
+  reason?: string;
+  /** AssumeRole calls this process made for the account. */
+  stsCalls: number;
+  /** When the current session expires (ISO), when one is held. */
+  sessionExpiresAt?: string;
+  /** The policies that govern it. */
+  policies: readonly string[];
+}
+
 /** The policies the daemon runs, and a way to scan one now. */
 export interface PolicyDirectory {
   list(): Promise<readonly PolicyView[]>;
@@ -81,8 +98,10 @@ export interface EventSink {
 /** Everything createHttpServer needs. */
 export interface HttpDeps {
   logger: Logger;
-  /** Served at GET /metrics, with the registry's content type. */
-  registry: Registry;
+  /** Served at GET /metrics, with the registry's content type (a Registry, or one that merges several). */
+  registry: Pick<Registry, 'metrics' | 'contentType'>;
+  /** GET /v1/accounts: the governed member accounts (with an accounts file); absent: 404. */
+  accounts?: { list(): Promise<readonly AccountView[]> };
   /** GET /healthz: answers 200 when ok. That the handler runs at all shows the event loop answers. */
   liveness(): { ok: boolean; detail?: object };
   /** GET /readyz: 200 when ready, else 503 with the failing checks. */

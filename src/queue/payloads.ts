@@ -75,6 +75,8 @@ export const UntagRequestSchema = z
     reason: z.string().min(1, 'say why, for the audit trail').max(500),
     idempotencyKey: TOKEN.optional(),
     dryRun: z.boolean().optional(),
+    /** With an accounts file: the member account (its ID) whose connections these are; required there. */
+    account: z.string().regex(/^[0-9]{1,32}$/, 'an account ID: digits').optional(),
   })
   .strict()
   .superRefine((req, ctx) => {

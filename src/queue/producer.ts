@@ -110,6 +110,11 @@ export function createProducer(options: ProducerOptions): Producer {
   return {
     async untag(request) {
       const req = parseUntagRequest(request);
+      if (req.account !== undefined && req.account !== account) {
+        // A request for another account would be applied with this account's credentials: refuse it.
+        const problem = `account: this producer queues for account ${account}, not ${req.account}`;
+        throw new TagwardenError('PAYLOAD_INVALID', `invalid untag request: ${problem}`, { details: { problems: [problem] } });
+      }
       const all = req.all === true;
       // One caller must not flood the queues (10,000 IDs x 1,000 keys were 25,000 batches): refuse before the
       // idempotency key is taken, saying how to split.

@@ -7,7 +7,9 @@ import pLimit from 'p-limit';
 import {
   accountsOfPolicy, parseAccountList, policyGovernsAccount, restrictAccounts, type Account, type AccountList,
 } from '../accounts/index.js';
-import { createAccountCredentials, listDirectoryAccounts, type AccountCredentials, type AssumeRoleStatus } from '../cloud/index.js';
+import {
+  createAccountCredentials, listDirectoryAccounts, type AccountCredentials, type AssumeRoleObserver, type AssumeRoleStatus,
+} from '../cloud/index.js';
 import type { AppConfig } from '../config/index.js';
 import { TagwardenError } from '../errors.js';
 import { createLogger, type Logger } from '../logging/index.js';
@@ -80,7 +82,10 @@ export function accountConfig(config: AppConfig, account: Account): AppConfig {
 }
 
 /** The per-account credentials layer of a config. */
-export function accountCredentialsOf(config: AppConfig, options: AccountsSourceOptions & { onSecrets?: (s: readonly string[]) => void } = {}): AccountCredentials {
+export function accountCredentialsOf(
+  config: AppConfig,
+  options: AccountsSourceOptions & { onSecrets?: (s: readonly string[]) => void; onAssume?: AssumeRoleObserver } = {},
+): AccountCredentials {
   return createAccountCredentials({
     stsEndpoint: config.stsEndpoint,
     durationSeconds: config.stsDurationSeconds,
@@ -90,6 +95,7 @@ export function accountCredentialsOf(config: AppConfig, options: AccountsSourceO
     retryAfterMs: ASSUME_RETRY_MS,
     ...(options.credentials ? { base: options.credentials } : {}),
     ...(options.onSecrets ? { onSecrets: options.onSecrets } : {}),
+    ...(options.onAssume ? { onAssume: options.onAssume } : {}),
   });
 }
 

@@ -52,6 +52,8 @@ export interface RuntimeOptions {
   conflictGraceMs?: number;
   /** Daemon: how often it computes its own readiness for tagwarden_ready (default 5 s). */
   readyRefreshMs?: number;
+  /** Daemon with an accounts file: how often accounts are re-read (default: directory.refreshEvery, else 5 min). */
+  accountsRefreshMs?: number;
   /** Daemon: the package version shown in the OpenAPI document. */
   version?: string;
   /** Page retries of a scan's reads (default: the config's retry attempts); `run --once --fail-fast` sets 0. */

@@ -1,5 +1,6 @@
 // The long-running daemon: HTTP first (probes answer while Redis is awaited), then workers, then policies.
 import { Queue, Worker } from 'bullmq';
+import type { Registry } from 'prom-client';
 import pLimit from 'p-limit';
 import type { AppConfig } from '../config/index.js';
 import {
@@ -11,9 +12,9 @@ import {
 } from '../events/index.js';
 import { describeConfig } from '../config/index.js';
 import { createHttpServer, createRedisSessionStore, type PolicyView, type ReadinessReport } from '../http/index.js';
-import { formatFinding } from '../policy/index.js';
+import { formatFinding, type CompiledPolicy } from '../policy/index.js';
 import { readPolicySources, watchPolicySources, type PolicyWatcher } from '../policy-files/index.js';
-import { connectionErrorReporter, createJobInspector, createProducer, createScanLease, reportErrors } from '../queue/index.js';
+import { connectionErrorReporter, createJobInspector, createProducer, createScanLease, reportErrors, type JobInspector, type Producer } from '../queue/index.js';
 import { createPolicyScheduler, createPolicySet, requestScan } from '../scheduler/index.js';
 import { createCore, jobOptionsOf, pageRetryOf, withTimeout, type RuntimeOptions } from './core.js';
 import { createRedisGuard, policySetFingerprint } from './redis-guard.js';
@@ -30,6 +31,26 @@ export interface Daemon {
   close(options?: { force?: boolean }): Promise<{ drained: boolean }>;
 }
 
+/**
+ * One member account of a many-accounts daemon (runtime/accounts-daemon.ts): its own core (credentials, quota
+ * scope, queues, ledger under its account prefix) runs the policies that govern it; it serves no HTTP of its
+ * own and no events: the accounts daemon's one server routes to its parts.
+ */
+export interface MemberOptions {
+  account: string;
+  selectPolicy: (policy: CompiledPolicy) => boolean;
+}
+
+/** What a member hands the accounts daemon's HTTP server. */
+export interface MemberParts {
+  producer: Producer;
+  jobs: JobInspector;
+  policies: { list(): Promise<PolicyView[]>; scanNow(name: string): Promise<{ jobIds: string[]; scans: Array<{ region: string; jobId: string; state: 'running' | 'queued' }> } | null> };
+  queues: readonly Queue[];
+  registry: Registry;
+  policyNames(): readonly string[];
+}
+
 const RESYNC_MS = 30_000;
 /** How often the daemon computes its own readiness (tagwarden_ready stays current without a probe). */
 const READY_REFRESH_MS = 5_000;
@@ -38,8 +59,19 @@ const CONFLICT_GRACE_MS = 10 * 60_000;
 
 /** Starts the daemon: scheduler, workers, policy reload and the HTTP server. */
 export async function startDaemon(config: AppConfig, options: RuntimeOptions = {}): Promise<Daemon> {
+  if (config.accountsFile !== undefined) {
+    const { startAccountsDaemon } = await import('./accounts-daemon.js');
+    return startAccountsDaemon(config, options);
+  }
+  return startGovernor(config, options);
+}
+
+/** The daemon of one account: the whole of it without `member`, or a member account's part (no HTTP). */
+export async function startGovernor(config: AppConfig, options: RuntimeOptions, member?: MemberOptions): Promise<Daemon & { parts: MemberParts }> {
   const core = createCore(config, options);
   const { logger, metrics, redis, ledger } = core;
+  // Every series of a member carries its account (the accounts daemon merges the members' registries).
+  if (member) core.registry.setDefaultLabels({ account: member.account });
   logger.info('starting', { config: describeConfig(config) });
   const jobOptions = jobOptionsOf(config);
   const workers = core.createWorkers();
@@ -58,6 +90,7 @@ export async function startDaemon(config: AppConfig, options: RuntimeOptions = {
   let lastClean = false;
   const policySet = createPolicySet({
     read: () => readPolicySources([config.policiesDir]),
+    ...(member ? { select: member.selectPolicy } : {}),
     now: core.now,
     metrics,
     logger,
@@ -101,9 +134,12 @@ export async function startDaemon(config: AppConfig, options: RuntimeOptions = {
   // Every key we sign with is in Redis before its request leaves, and stays as long as its events may be redelivered.
   core.onSignedWith(createOwnIdentityRecorder({ store: eventStore, ttlSeconds: dedupTtlSeconds, now: core.now, onError: (err) => logger.warn('own access key not recorded, will retry', { err }) }));
   // A BullMQ queue without an `error` listener prints its connection's errors raw (the AUTH command included).
+  // A member account takes no events of its own (the accounts daemon serves no /v1/events yet).
   const windowQueueName = eventWindowQueueName(config.accountId);
-  const windows = reportErrors(new Queue(windowQueueName, { connection: redis, prefix: config.queuePrefix }), windowQueueName, connectionErrorReporter(logger));
-  const intake = createEventIntake({
+  const windows = member
+    ? undefined
+    : reportErrors(new Queue(windowQueueName, { connection: redis, prefix: config.queuePrefix }), windowQueueName, connectionErrorReporter(logger));
+  const intake = windows && createEventIntake({
     store: eventStore,
     windows,
     windowMs: config.eventsWindowMs,
@@ -121,7 +157,7 @@ export async function startDaemon(config: AppConfig, options: RuntimeOptions = {
     logger,
     now: core.now,
   });
-  const windowWorker = new Worker(
+  const windowWorker = windows && new Worker(
     windows.name,
     createWindowProcessor({
       store: eventStore,
@@ -146,8 +182,8 @@ export async function startDaemon(config: AppConfig, options: RuntimeOptions = {
       lockDuration: config.lockDurationMs,
     },
   );
-  windowWorker.on('error', (err) => logger.error('worker error', { queue: windows.name, err }));
-  windowWorker.on('failed', (job, err) => logger.warn('event window failed', { jobId: job?.id, attempts: job?.attemptsMade, err: err.message }));
+  windowWorker?.on('error', (err) => logger.error('worker error', { queue: windowWorker.name, err }));
+  windowWorker?.on('failed', (job, err) => logger.warn('event window failed', { jobId: job?.id, attempts: job?.attemptsMade, err: err.message }));
 
   const readiness = async (): Promise<ReadinessReport> => {
     const ping = redis.status === 'ready' ? await withTimeout(redis.ping().then(() => true, () => false), 1_000, false) : false;
@@ -197,7 +233,15 @@ export async function startDaemon(config: AppConfig, options: RuntimeOptions = {
     },
   };
 
-  const http = createHttpServer({
+  const parts: MemberParts = {
+    producer,
+    jobs: inspector,
+    policies,
+    queues: core.queues(),
+    registry: core.registry,
+    policyNames: () => policySet.policies().map((p) => p.name),
+  };
+  const http = member ? undefined : createHttpServer({
     logger,
     registry: core.registry,
     liveness: () => ({ ok: true }),
@@ -209,11 +253,11 @@ export async function startDaemon(config: AppConfig, options: RuntimeOptions = {
     secrets: config.secrets,
     sessions: createRedisSessionStore(redis, config.queuePrefix),
     ...(options.version === undefined ? {} : { version: options.version }),
-    events: { token: config.eventsToken, accept: (body) => intake.accept(body) },
-    queues: [...core.queues(), windows],
+    ...(intake ? { events: { token: config.eventsToken, accept: (body: unknown) => intake.accept(body) } } : {}),
+    queues: [...core.queues(), ...(windows ? [windows] : [])],
   });
   // The server logs `http listening` itself.
-  const { port } = await http.listen(config.httpPort, config.httpHost);
+  const { port } = http ? await http.listen(config.httpPort, config.httpHost) : { port: 0 };
 
   await redis.ping();
   workers.start();
@@ -227,7 +271,7 @@ export async function startDaemon(config: AppConfig, options: RuntimeOptions = {
   const first = await readPolicySources([config.policiesDir]);
   await reload(first);
   // Windows are planned against the loaded policies, so their worker starts only once policies are in.
-  windowWorker.run().catch((err: unknown) => logger.error('worker stopped with an error', { queue: windows.name, err }));
+  windowWorker?.run().catch((err: unknown) => logger.error('worker stopped with an error', { queue: windowWorker.name, err }));
   // The first read is the watcher's baseline, so a change made between the two is not missed.
   const watcher: PolicyWatcher = watchPolicySources([config.policiesDir], (read) => void reload(read), {
     baseline: first,
@@ -261,6 +305,7 @@ export async function startDaemon(config: AppConfig, options: RuntimeOptions = {
   return {
     httpPort: port,
     readiness,
+    parts,
     close({ force = false } = {}) {
       closed ??= (async () => {
         closing = true;
@@ -274,15 +319,15 @@ export async function startDaemon(config: AppConfig, options: RuntimeOptions = {
         let drained = false;
         try {
           watcher.close();
-          await windowWorker.close(force).catch((err: unknown) => logger.warn('event window worker close failed', { err }));
+          await windowWorker?.close(force).catch((err: unknown) => logger.warn('event window worker close failed', { err }));
           ({ drained } = await workers.close({ force }));
         } finally {
           try {
-            await http.close();
+            await http?.close();
           } finally {
             try {
               await producer.close();
-              await windows.close().catch(() => undefined);
+              await windows?.close().catch(() => undefined);
             } finally {
               await core.close();
             }

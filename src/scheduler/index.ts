@@ -125,6 +125,8 @@ export interface PolicySetOptions {
   now(): Date;
   metrics: Metrics;
   logger: Logger;
+  /** Only the policies for which this holds run here (a member account runs those that govern it). */
+  select?: (policy: CompiledPolicy) => boolean;
   /** Called after every load with the policies that run now and whether the load was free of errors. */
   onChange(policies: readonly CompiledPolicy[], clean: boolean): Promise<void>;
 }
@@ -143,7 +145,8 @@ export function createPolicySet(options: PolicySetOptions) {
       const { sources, findings: readFindings } = read ?? (await options.read());
       const compiled = compilePolicies(sources, options.now());
       findings = [...readFindings, ...compiled.findings];
-      const { policies, retained } = retainLastGood(current, { policies: compiled.policies, findings });
+      const chosen = options.select === undefined ? compiled.policies : compiled.policies.filter(options.select);
+      const { policies, retained } = retainLastGood(current, { policies: chosen, findings });
       for (const f of findings) {
         const fields = { file: f.file, line: f.line, column: f.column, path: f.path, stage: f.stage, policy: f.policy, finding: formatFinding(f) };
         if (f.severity === 'error') {
