@@ -2,12 +2,14 @@
 // Loads the policy modules only when it runs, so it starts fast.
 import { Command, Option } from 'commander';
 import type { CompiledPolicy, PolicyFinding } from '../../src/policy/index.js';
-import { out, say } from './shared.js';
+import { collect, out, say } from './shared.js';
 
 interface ValidateOptions {
   json?: boolean;
   printSchema?: boolean;
   now?: string;
+  accountsFile?: string;
+  account?: string[];
 }
 
 function describeSchedule(p: CompiledPolicy): string {
@@ -26,22 +28,43 @@ export interface ValidateReport {
   policies: Array<{
     name: string; file: string; line: number; mode: string; regions: readonly string[];
     schedule: string; discovery: string; maxRemovalsPerRun: number; hash: string;
+    /** With an accounts file: the IDs of the listed accounts the policy governs (spec.accounts). */
+    accounts?: string[];
   }>;
   findings: PolicyFinding[];
 }
 
 /** Validates the policies under `paths` at `now`; pure apart from reading the files. */
-export async function validatePaths(paths: readonly string[], now: Date): Promise<ValidateReport> {
+export async function validatePaths(
+  paths: readonly string[],
+  now: Date,
+  accounts?: { file: string; text: string; only?: readonly string[] },
+): Promise<ValidateReport> {
   const { compilePolicies, discoveryPlan } = await import('../../src/policy/index.js');
   const { readPolicySources } = await import('../../src/policy-files/index.js');
   const read = await readPolicySources(paths);
   const compiled = compilePolicies(read.sources, now);
   const findings = [...read.findings, ...compiled.findings];
+  // With an accounts file: it is validated too (file:line:column), and each policy names the accounts it governs.
+  let governs: ((p: CompiledPolicy) => string[]) | undefined;
+  let chosen = compiled.policies;
+  if (accounts !== undefined) {
+    const { accountsOfPolicy, parseAccountList, restrictAccounts } = await import('../../src/accounts/index.js');
+    const parsed = parseAccountList({ file: accounts.file, text: accounts.text });
+    findings.push(...parsed.findings);
+    const listed = parsed.list?.accounts ?? [];
+    const { accounts: only, unknown } = restrictAccounts(listed, accounts.only);
+    for (const u of unknown) {
+      findings.push({ file: accounts.file, line: 0, column: 0, path: 'accounts', message: `--account ${JSON.stringify(u)} names no listed account`, expected: listed.map((a) => `${a.id} (${a.name})`).join(', ') || 'an account in the file', severity: 'error', stage: 'meaning' });
+    }
+    governs = (p) => accountsOfPolicy(p, only).map((a) => a.id);
+    if (accounts.only !== undefined && accounts.only.length > 0) chosen = chosen.filter((p) => (governs as (p: CompiledPolicy) => string[])(p).length > 0);
+  }
   const errors = findings.filter((f) => f.severity === 'error').length;
   return {
     valid: errors === 0,
-    summary: { files: read.sources.length, policies: compiled.policies.length, errors, warnings: findings.length - errors },
-    policies: compiled.policies.map((p) => ({
+    summary: { files: read.sources.length, policies: chosen.length, errors, warnings: findings.length - errors },
+    policies: chosen.map((p) => ({
       name: p.name,
       file: p.source.file,
       line: p.source.line,
@@ -51,6 +74,7 @@ export async function validatePaths(paths: readonly string[], now: Date): Promis
       discovery: discoveryPlan(p).kind === 'tag-keys' ? 'ListTagResources by key' : 'ListVpcPeerConnections',
       maxRemovalsPerRun: p.maxRemovalsPerRun,
       hash: p.hash,
+      ...(governs ? { accounts: governs(p) } : {}),
     })),
     findings,
   };
@@ -65,6 +89,8 @@ export function validateCommand(): Command {
     .argument('[paths...]', 'policy files, or directories searched recursively for *.yaml and *.yml')
     .option('--json', 'print machine-readable findings')
     .option('--print-schema', 'print the JSON Schema of a TagPolicy document (policies/tagpolicy.schema.json) and exit')
+    .option('--accounts-file <file>', 'also validate this AccountList and show the accounts each policy governs')
+    .option('--account <id-or-name>', 'with --accounts-file: only the policies governing these accounts (repeatable, or comma-separated)', collect)
     .addOption(new Option('--now <time>', 'judge exemption expiry at this ISO 8601 time instead of now').hideHelp())
     .action(async (paths: string[], options: ValidateOptions) => {
       const { formatFinding, policyJsonSchema } = await import('../../src/policy/index.js');
@@ -83,13 +109,30 @@ export function validateCommand(): Command {
         process.exitCode = 1;
         return;
       }
-      const report = await validatePaths(paths, now);
+      if (options.account && !options.accountsFile) {
+        say('validate: --account needs --accounts-file');
+        process.exitCode = 1;
+        return;
+      }
+      let accounts: { file: string; text: string; only?: string[] } | undefined;
+      if (options.accountsFile !== undefined) {
+        const { readFile } = await import('node:fs/promises');
+        try {
+          accounts = { file: options.accountsFile, text: await readFile(options.accountsFile, 'utf8'), ...(options.account ? { only: options.account } : {}) };
+        } catch (e) {
+          say(`validate: accounts file ${options.accountsFile} cannot be read: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+          process.exitCode = 1;
+          return;
+        }
+      }
+      const report = await validatePaths(paths, now, accounts);
       if (options.json) {
         out(`${JSON.stringify(report, null, 2)}\n`);
       } else {
         const lines = report.findings.map(formatFinding);
         for (const p of report.policies) {
-          lines.push(`ok ${p.name} (${p.file}:${p.line}): ${p.mode}, ${p.schedule}, ${p.regions.join(' ')}, discovery ${p.discovery}, at most ${p.maxRemovalsPerRun} removals per run`);
+          const governed = p.accounts === undefined ? '' : `, accounts ${p.accounts.length ? p.accounts.join(' ') : '(none listed)'}`;
+          lines.push(`ok ${p.name} (${p.file}:${p.line}): ${p.mode}, ${p.schedule}, ${p.regions.join(' ')}, discovery ${p.discovery}, at most ${p.maxRemovalsPerRun} removals per run${governed}`);
         }
         const { files, policies, errors, warnings } = report.summary;
         const valid = policies === 1 ? '1 valid policy' : `${policies} valid policies`;
