@@ -209,7 +209,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   for (const [key, value] of Object.entries(overrides)) {
     if (value !== undefined && key !== 'quotas') raw[key] = value;
   }
-  const parsed = CONFIG_SCHEMA.safeParse(raw);
+  const parsed = CONFIG_SCHEMA.superRefine((c, ctx) => {
+    // With many accounts each account's keys are under its own hash tag (queue/names.ts accountQueuePrefix):
+    // Redis hashes the first {...} of a key, so braces in the prefix would put every account in one slot.
+    if (c.accountsFile !== undefined && /[{}]/.test(c.queuePrefix)) {
+      ctx.addIssue({ code: 'custom', path: ['queuePrefix'], message: 'with TAGWARDEN_ACCOUNTS_FILE, no braces: each account is its own Redis Cluster hash tag' });
+    }
+  }).safeParse(raw);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => {
       const key = String(issue.path[0] ?? '');

@@ -65,6 +65,13 @@ describe('config', () => {
     expect(view).toContain('"apiToken":"set"');
   });
 
+  it('refuses braces in the queue prefix with an accounts file (each account is its own hash tag), keeps them without', () => {
+    expect(loadConfig({ TAGWARDEN_QUEUE_PREFIX: '{tagwarden}' }).queuePrefix).toBe('{tagwarden}');
+    expect(() => loadConfig({ TAGWARDEN_QUEUE_PREFIX: '{tagwarden}', TAGWARDEN_ACCOUNTS_FILE: '/etc/tagwarden/accounts.yaml' }))
+      .toThrow(/TAGWARDEN_QUEUE_PREFIX: with TAGWARDEN_ACCOUNTS_FILE, no braces/);
+    expect(loadConfig({ TAGWARDEN_QUEUE_PREFIX: 'tagwarden', TAGWARDEN_ACCOUNTS_FILE: '/etc/tagwarden/accounts.yaml' }).queuePrefix).toBe('tagwarden');
+  });
+
   it('names every variable it reads', () => {
     expect(CONFIG_ENV_NAMES).toEqual(expect.arrayContaining(['REDIS_URL', 'TAGWARDEN_ENDPOINT', 'TAGWARDEN_QUOTA_UNTAGRESOURCES']));
   });
