@@ -35,7 +35,8 @@ export const CLASSIFICATION = {
       messages: [/\b(Read|Connect)Timeout\b/],
     },
     /** A body that is not JSON (an HTML 502 page from a proxy) makes the SDK's JSON.parse throw. */
-    BadResponse: { names: ['SyntaxError'] },
+    /** A body over TAGWARDEN_MAX_RESPONSE_BYTES is cut off unread (sdk-transport.ts): a bad response too. */
+    BadResponse: { names: ['SyntaxError', 'ResponseTooLargeError'] },
     CredentialsUnavailable: {
       names: ['CredentialsUnavailableError'],
       messages: [/unable to get credentials/i],
@@ -219,6 +220,8 @@ export function classifyError(err: unknown, secrets: Iterable<string> = []): Clo
       str(bag['message']) ?? 'no message';
   } else if (synthetic === 'CredentialsUnavailable') {
     detail = str(bag['message']) ?? 'no credentials available';
+  } else if (synthetic === 'BadResponse' && bag['name'] === 'ResponseTooLargeError') {
+    detail = str(bag['message']) ?? 'the response body is over the size limit';
   } else if (synthetic !== undefined) {
     const errno = str(bag['code']) ?? str(asBag(bag['cause'])?.['code']);
     detail = `${SYNTHETIC_MESSAGES[synthetic] ?? synthetic}${errno && errno !== synthetic ? ` (${errno})` : ''}`;

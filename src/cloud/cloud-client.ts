@@ -24,6 +24,8 @@ export interface CloudClientOptions {
   readonly endpoint: string;
   readonly connectTimeoutMs: number;
   readonly readTimeoutMs: number;
+  /** The largest response body read (default 10 MiB); a larger one fails as BadResponse without being read whole. */
+  readonly maxResponseBytes?: number;
   /** `v3` (ACS3-HMAC-SHA256, the default of the SDK) or the legacy `v2` (HMAC-SHA1). */
   readonly signatureVersion: 'v3' | 'v2';
   /** Explicit keys; when absent the default credential chain is used (env, RRSA OIDC, profiles, ECS RAM role). */
@@ -100,6 +102,7 @@ export function createCloudClient(options: CloudClientOptions, hooks: CloudHooks
     protocol,
     connectTimeoutMs: options.connectTimeoutMs,
     readTimeoutMs: options.readTimeoutMs,
+    ...(options.maxResponseBytes !== undefined ? { maxResponseBytes: options.maxResponseBytes } : {}),
     signatureVersion: options.signatureVersion,
     ...(options.credentials ? { credentials: options.credentials } : {}),
     ...(options.credentialsProvider ? { credentialsProvider: options.credentialsProvider } : {}),

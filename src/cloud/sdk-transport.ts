@@ -5,10 +5,16 @@
 // `timeout`, which Node applies as the socket's idle timeout for the whole exchange. A server that takes
 // longer than the connect timeout to answer was therefore cut off at the connect timeout (connect 5000 / read
 // 10000: a 6 s answer failed every time), whatever the read timeout said.
+//
+// It also caps response bodies: the SDK reads a whole body into memory before parsing it, so a 100 MB answer
+// (eight at once: over a gigabyte) would be held whole. A body declared or found larger than the cap of the
+// call (withResponseLimit) fails as ResponseTooLargeError as soon as the cap is passed; the socket is dropped,
+// nothing more is read.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import http from 'node:http';
 import https from 'node:https';
 import { createRequire } from 'node:module';
-import type { Duplex } from 'node:stream';
+import { Transform, type Duplex } from 'node:stream';
 
 interface HttpxOptions {
   readTimeout?: number;
@@ -65,6 +71,52 @@ class ConnectTimeoutHttpsAgent extends https.Agent {
   }
 }
 
+/** A response body over the call's cap; classified as BadResponse. */
+export class ResponseTooLargeError extends Error {
+  override readonly name = 'ResponseTooLargeError';
+  readonly code = 'ERR_RESPONSE_TOO_LARGE';
+  constructor(readonly limitBytes: number) {
+    super(`the response body is larger than the ${limitBytes}-byte limit (TAGWARDEN_MAX_RESPONSE_BYTES); it was not read`);
+  }
+}
+
+/** Response bodies above this are refused unread unless configured otherwise: a VpcPeer page is a few hundred KiB. */
+export const DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024;
+
+const responseLimit = new AsyncLocalStorage<number>();
+
+/** Runs `call` with every SDK response body it reads capped at `maxBytes`. */
+export function withResponseLimit<T>(maxBytes: number, call: () => Promise<T>): Promise<T> {
+  return responseLimit.run(maxBytes, call);
+}
+
+/**
+ * The response as the SDK sees it (status, headers, a readable body), with the body counted: over `limit`
+ * bytes (declared by content-length, or as it streams in) it fails and the connection is dropped.
+ */
+function bounded(res: http.IncomingMessage, limit: number): http.IncomingMessage {
+  const declared = Number(res.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) {
+    res.destroy();
+    throw new ResponseTooLargeError(limit);
+  }
+  let seen = 0;
+  const body = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      seen += chunk.length;
+      if (seen > limit) {
+        res.destroy();
+        done(new ResponseTooLargeError(limit));
+        return;
+      }
+      done(null, chunk);
+    },
+  });
+  res.on('error', (err) => body.destroy(err));
+  res.pipe(body);
+  return Object.assign(body, { statusCode: res.statusCode, statusMessage: res.statusMessage, headers: res.headers, rawHeaders: res.rawHeaders, req: (res as unknown as { req?: unknown }).req, socket: res.socket }) as unknown as http.IncomingMessage;
+}
+
 const agents = new Map<string, http.Agent>();
 function agentFor(secure: boolean, connectTimeoutMs: number): http.Agent {
   const key = `${secure ? 'https' : 'http'}:${connectTimeoutMs}`;
@@ -86,7 +138,7 @@ export function separateSdkTimeouts(): void {
   const httpx = fromSdk('httpx') as HttpxModule;
   if (httpx[PATCHED]) return;
   const original = httpx.request.bind(httpx);
-  httpx.request = (url, opts = {}) => {
+  const timed = (url: string | URL, opts: HttpxOptions): Promise<unknown> => {
     const connectTimeoutMs = opts.connectTimeout;
     const readTimeoutMs = opts.readTimeout;
     if (typeof connectTimeoutMs !== 'number' || typeof readTimeoutMs !== 'number' || opts.agent !== undefined) return original(url, opts);
@@ -99,6 +151,11 @@ export function separateSdkTimeouts(): void {
         return { ...base, timeout: readTimeoutMs + IDLE_GRACE_MS, agent: agentFor(secure, connectTimeoutMs) };
       },
     });
+  };
+  httpx.request = (url, opts = {}) => {
+    const limit = responseLimit.getStore();
+    const pending = timed(url, opts);
+    return limit === undefined ? pending : pending.then((res) => bounded(res as http.IncomingMessage, limit));
   };
   httpx[PATCHED] = true;
 }

@@ -3,7 +3,7 @@
 import * as openapiCore from '@alicloud/openapi-core';
 import * as credentialsPkg from '@alicloud/credentials';
 import * as teaUtil from '@alicloud/tea-util';
-import { separateSdkTimeouts } from './sdk-transport.js';
+import { DEFAULT_MAX_RESPONSE_BYTES, separateSdkTimeouts, withResponseLimit } from './sdk-transport.js';
 
 /**
  * The @alicloud packages are CommonJS with `exports.default = Class`. Node's ESM loader makes the
@@ -79,6 +79,8 @@ export interface SdkCallerOptions {
   readonly protocol: 'http' | 'https';
   readonly connectTimeoutMs: number;
   readonly readTimeoutMs: number;
+  /** The largest response body read (default 10 MiB); a larger one fails as ResponseTooLargeError (BadResponse). */
+  readonly maxResponseBytes?: number;
   readonly signatureVersion: 'v3' | 'v2';
   readonly credentials?: { accessKeyId: string; accessKeySecret: string; securityToken?: string };
   /** A provider to take credentials from (a member account's assumed role); wins over `credentials`. */
@@ -164,7 +166,7 @@ export function createSdkCaller(options: SdkCallerOptions): SdkCaller {
       ...(req.query ? { query: req.query } : {}),
       ...(req.body ? { body: req.body } : {}),
     });
-    const res = (await client.callApi(params, request, runtime)) as Partial<SdkResponse>;
+    const res = (await withResponseLimit(options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES, () => client.callApi(params, request, runtime))) as Partial<SdkResponse>;
     return {
       statusCode: typeof res.statusCode === 'number' ? res.statusCode : 200,
       headers: res.headers ?? {},

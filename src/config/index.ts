@@ -35,6 +35,8 @@ export const CONFIG_SCHEMA = z.object({
   /** TAGWARDEN_CONNECT_TIMEOUT_MS / TAGWARDEN_READ_TIMEOUT_MS */
   connectTimeoutMs: int(100, 120_000).default(5_000),
   readTimeoutMs: int(100, 300_000).default(10_000),
+  /** TAGWARDEN_MAX_RESPONSE_BYTES: the largest cloud response body read (10 MiB); a larger one is a BadResponse. */
+  maxResponseBytes: int(1024, 1024 * 1024 * 1024).default(10 * 1024 * 1024),
   /** TAGWARDEN_ACCOUNT_ID: the quota scope; replicas with the same value share one rate limit. */
   accountId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).default('default'),
   /**
@@ -138,6 +140,7 @@ const ENV_NAMES: Record<Exclude<keyof AppConfigInput, 'quotas'>, string> = {
   signatureVersion: 'TAGWARDEN_SIGNATURE_VERSION',
   connectTimeoutMs: 'TAGWARDEN_CONNECT_TIMEOUT_MS',
   readTimeoutMs: 'TAGWARDEN_READ_TIMEOUT_MS',
+  maxResponseBytes: 'TAGWARDEN_MAX_RESPONSE_BYTES',
   accountId: 'TAGWARDEN_ACCOUNT_ID',
   accountsFile: 'TAGWARDEN_ACCOUNTS_FILE',
   stsEndpoint: 'TAGWARDEN_STS_ENDPOINT',

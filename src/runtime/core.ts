@@ -293,6 +293,7 @@ export function cloudOptionsOf(config: AppConfig, credentials?: RuntimeOptions['
     endpoint: config.endpoint,
     connectTimeoutMs: config.connectTimeoutMs,
     readTimeoutMs: config.readTimeoutMs,
+    maxResponseBytes: config.maxResponseBytes,
     signatureVersion: config.signatureVersion,
     ...(credentials ? { credentials } : {}),
   };
