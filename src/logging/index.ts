@@ -106,12 +106,40 @@ function safeStreamFor(target: NodeJS.WritableStream): Writable {
   return safe;
 }
 
+/**
+ * Fields of a record whose values were validated against a strict format before they were logged (IDs, regions,
+ * names, numbers, flags): redaction skips them. Set by `audit`, under a symbol, so it never reaches the line.
+ */
+const KNOWN_SAFE = Symbol('tagwarden.knownSafe');
+
+/** One JSON serialisation per line: the native one, and logform's safe one only for what it cannot write. */
+const fastJson = winston.format((info) => {
+  let line: string;
+  try {
+    line = JSON.stringify(info);
+  } catch {
+    return winston.format.json().transform(info) as typeof info;
+  }
+  (info as Record<symbol, unknown>)[MESSAGE] = line;
+  return info;
+});
+
 /** Creates the process logger. Every record passes through redaction before it is written. */
 export function createLogger(options: LoggerOptions): Logger {
   const secrets = options.secrets;
   const redact = winston.format((info) => {
+    const safe = (info as Record<symbol, unknown>)[KNOWN_SAFE] as ReadonlyMap<string, 'skip' | 'resourceKeys'> | undefined;
     for (const key of Object.keys(info)) {
+      const how = safe?.get(key);
+      if (how === 'skip') continue;
       const value = info[key];
+      if (how === 'resourceKeys' && value && typeof value === 'object') {
+        // { [validated resource ID]: { outcome, keys } }: only the keys came from outside.
+        for (const r of Object.values(value as Record<string, { keys?: unknown }>)) {
+          if (Array.isArray(r.keys)) r.keys = r.keys.map((k: unknown) => (typeof k === 'string' ? redactString(k, secrets) : k));
+        }
+        continue;
+      }
       info[key] = SECRET_FIELD.test(key) && !SAFE_FIELDS.has(key) && value ? REDACTED : redactValue(value, secrets);
     }
     return info;
@@ -126,7 +154,7 @@ export function createLogger(options: LoggerOptions): Logger {
   return winston.createLogger({
     level: options.level,
     defaultMeta: options.base ?? {},
-    format: winston.format.combine(winston.format.errors({ stack: false }), redact(), winston.format.timestamp(), winston.format.json(), escape()),
+    format: winston.format.combine(winston.format.errors({ stack: false }), redact(), winston.format.timestamp(), fastJson(), escape()),
     transports: [new winston.transports.Stream({ stream: safeStreamFor(options.stream ?? process.stdout) })],
   });
 }
@@ -162,7 +190,23 @@ export interface AuditEvent {
   resources: Readonly<Record<string, { outcome: ResourceOutcome; keys: readonly string[] }>>;
 }
 
+/**
+ * Fields of an audit record validated before it is written (the job schema's formats for IDs, region, policy
+ * name and token; booleans, numbers, enums), which redaction skips. Tag keys, the reason, the request ID and
+ * the per-resource keys still pass it (they come from outside).
+ */
+const AUDIT_SAFE: ReadonlyMap<string, 'skip' | 'resourceKeys'> = new Map([
+  ...['audit', 'policy', 'region', 'batchId', 'clientToken', 'resourceIds', 'all', 'dryRun', 'attempt', 'outcome'].map((k) => [k, 'skip'] as const),
+  ['resources', 'resourceKeys'] as const,
+]);
+
 /** Writes one audit record per batch outcome; audit lines carry `audit: true` for log routing. */
 export function audit(logger: Logger, event: AuditEvent): void {
-  logger.info('batch outcome', { audit: true, ...event });
+  if (!logger.isInfoEnabled()) return;
+  // A copy of the resources map, since redaction rewrites its keys lists in place.
+  const resources: Record<string, { outcome: ResourceOutcome; keys: readonly string[] }> = {};
+  for (const [id, r] of Object.entries(event.resources)) resources[id] = { outcome: r.outcome, keys: r.keys };
+  const record: Record<string | symbol, unknown> = { audit: true, ...event, resources };
+  record[KNOWN_SAFE] = AUDIT_SAFE;
+  logger.info('batch outcome', record);
 }
