@@ -9,11 +9,12 @@ import { Queue } from 'bullmq';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkState, createEmulatorAdmin, expectedRemovals, startEmulator, WEBHOOK_PATH, type EmulatorAdmin, type EmulatorResource } from '../../src/emulator/index.js';
 import { eventWindowQueueName } from '../../src/events/index.js';
-import { API_NAMES } from '../../src/model.js';
+import { API_NAMES, KNOWN_REGIONS } from '../../src/model.js';
 import type { ValidateReport } from '../../cmd/commands/validate.js';
 import { compilePolicies, type CompiledPolicy } from '../../src/policy/index.js';
 import { readPolicySources } from '../../src/policy-files/index.js';
-import { createRedis } from '../../src/queue/index.js';
+import { SCAN_QUEUE, createRedis, untagQueueName } from '../../src/queue/index.js';
+import { scanWritePointOf } from '../../src/worker/index.js';
 import { EMULATOR_KEYS, REDIS_URL, cleanupPrefix, eventually, policyDoc, uniquePrefix, writePolicies } from '../support/harness.js';
 import { sdkCaller } from '../integration/emulator.support.js';
 import {
@@ -23,7 +24,8 @@ import {
 import { badJobs, badRequests, mutatePolicies, type BadJob, type BadRequest } from './support/bad-input.js';
 import { countBy, judgeRun, observedCode, plannedBatches, type PlannedBatch, type RunVerdict } from './support/oracle.js';
 import {
-  everythingPrinted, isRunning, outputFloods, processCount, runTagwarden, scrapeMetrics, startDaemon, stopAll, stopProcess, type Daemon,
+  everythingPrinted, isRunning, outputFloods, processCount, reportedWritePoints, runTagwarden, scrapeMetrics, startCrashDaemon, startDaemon, stopAll, stopProcess,
+  type Daemon,
 } from './support/processes.js';
 import { samples, sumBy } from './support/prom.js';
 import { startTestRedis } from './support/redis-server.js';
@@ -830,6 +832,106 @@ describe.sequential(`tagwarden under chaos (CHAOS_SEED=${SEED})`, () => {
     } finally {
       await s.close();
       await redisServer.close();
+    }
+  });
+
+  it('8. neither loses nor doubles a batch when a scan is SIGKILLed before each of its bookkeeping writes in turn', async () => {
+    const t0 = Date.now();
+    const row = begin('8 crash at each scan write');
+    // One region per crash: every iteration has its own region of one shared emulator, its own prefix and daemons.
+    const regions = KNOWN_REGIONS.slice(0, 24);
+    const PER_REGION = 260;
+    // The same estate in every region (IDs apart), so every region's scan makes the same writes in the same order.
+    const fixture: EmulatorResource[] = regions.flatMap((region, r) =>
+      Array.from({ length: PER_REGION }, (_, i) => ({
+        id: `pcc-crash${String(r).padStart(2, '0')}${String(i).padStart(10, '0')}`,
+        region,
+        tags: { owner: 'team', ...(i % 2 === 0 ? { 'tmp-a': 'x' } : {}), ...(i % 3 === 0 ? { 'tmp-b': 'y', env: 'dev' } : {}), ...(i % 7 === 0 ? { 'scratch-7': 'z' } : {}) },
+      })),
+    );
+    const emulator = await startEmulator({ fixture: { resources: fixture }, quotas: Object.fromEntries(API_NAMES.map((api) => [api, 1_000_000])), maxCallLog: 2_000_000 });
+    const admin = createEmulatorAdmin(emulator.url);
+    const redis = createRedis(REDIS_URL, { connectionName: 'tagwarden-chaos-crash' });
+    const now = new Date();
+    const initial = (await admin.getState()).resources;
+    const verdicts: Array<{ point: string; verdict: RunVerdict }> = [];
+    const cleanups: Array<() => Promise<void>> = [];
+
+    /** One region's run: a crash-test daemon (told to crash before `point`, or not), then, if it crashed, a plain one. */
+    const runRegion = async (region: string, point: string | undefined): Promise<{ points: string[]; verdict: RunVerdict }> => {
+      const prefix = uniquePrefix('chaos-crash');
+      const policiesDir = writePolicies([
+        policyDoc('crash-strip', { regions: [region], remove: { keyPatterns: ['tmp-*', '/^scratch-\\d+$/'] }, schedule: { every: '1h' }, limits: { maxRemovalsPerRun: 1_000_000 } }),
+      ]);
+      const policies = await compileDir(policiesDir, now);
+      const scan = new Queue(SCAN_QUEUE, { connection: redis, prefix });
+      const untag = new Queue(untagQueueName(ACCOUNT, region), { connection: redis, prefix });
+      const daemons: Daemon[] = [];
+      cleanups.push(async () => {
+        await Promise.all(daemons.map((d) => stopProcess(d, 10_000)));
+        await scan.close();
+        await untag.close();
+        await cleanupPrefix(prefix).catch(() => undefined);
+        rmSync(policiesDir, { recursive: true, force: true });
+      });
+      const env = chaosEnv({ emulatorUrl: emulator.url, prefix, apiToken: API_TOKEN, extra: { TAGWARDEN_REGIONS: region, TAGWARDEN_POLICIES_DIR: policiesDir, TW_TEST_LIST_PAGE_SIZE: '100' } });
+      const first = await startCrashDaemon(`crash-${region}`, env, point);
+      daemons.push(first);
+      if (point !== undefined) {
+        const exit = await Promise.race([first.exited, sleep(90_000).then(() => undefined)]);
+        expect(exit?.signal, `the scan of ${region} never reached ${point}`).toBe('SIGKILL');
+        expect(reportedWritePoints(first).at(-1)).toBe(point);
+        // The next run: a plain replica takes the dead scan's job once it stalls (its retry, same run).
+        daemons.push(await startDaemon(`after-crash-${region}`, policiesDir, env));
+      }
+      await waitForRunEnd({ queues: { scan, all: [scan, untag] }, scans: 1, admin, timeoutMs: 120_000 });
+      const failedScans = await scan.getJobCounts('failed');
+      expect(failedScans.failed, `failed scans after a crash before ${point ?? '(none)'}`).toBe(0);
+      const inRegion = (r: { region: string }) => r.region === region;
+      const [after, log, batches] = await Promise.all([admin.getState({ region }), admin.getCalls(), plannedBatches([untag])]);
+      expect(log.dropped).toBe(0);
+      const verdict = judgeRun({
+        before: initial.filter(inRegion), after: after.resources, policies, now, calls: log.calls.filter((c) => c.region === region), batches,
+      });
+      return { points: reportedWritePoints(first), verdict };
+    };
+
+    try {
+      // The write points, as the code reports them today (they change when the scan changes).
+      const enumerated = await runRegion(regions[0]!, undefined);
+      verdicts.push({ point: '(none)', verdict: enumerated.verdict });
+      const points = enumerated.points;
+      expect(points.length, 'the scan reported no write point').toBeGreaterThan(3);
+      expect(points.filter((p) => scanWritePointOf(p) === undefined), 'reported points the code does not list').toEqual([]);
+      expect(new Set(points).size, `a point repeated within one scan: ${points.join(', ')}`).toBe(points.length);
+      expect(points.length + 1, `more write points (${points.length}) than regions to crash them in`).toBeLessThanOrEqual(regions.length);
+      // Five crashes at a time, each in its own region.
+      for (let i = 0; i < points.length; i += 5) {
+        const group = points.slice(i, i + 5).map((point, j) => ({ point, region: regions[1 + i + j]! }));
+        const results = await Promise.all(group.map(({ point, region }) => runRegion(region, point)));
+        results.forEach((r, j) => verdicts.push({ point: group[j]!.point, verdict: r.verdict }));
+      }
+      const crashed = verdicts.slice(1).map((v) => v.point);
+      expect(crashed).toEqual(points);
+
+      Object.assign(row, {
+        faults: `${crashed.length} SIGKILLs, one before each scan write (${[...new Set(crashed.map(scanWritePointOf))].join(', ')})`,
+        survived: verdicts.every((v) => survived(v.verdict)),
+        batchesLost: verdicts.reduce((n, v) => n + v.verdict.lost.length, 0),
+        batchesDoubled: verdicts.reduce((n, v) => n + v.verdict.doubled.length + v.verdict.removedTwice.length, 0),
+        tagsWronglyRemoved: verdicts.reduce((n, v) => n + v.verdict.state.wronglyRemoved.length, 0),
+        seconds: (Date.now() - t0) / 1000,
+      });
+      process.stdout.write(`scenario 8: write points ${points.join(', ')}; ${enumerated.verdict.planned} batches per region\n`);
+      for (const { point, verdict } of verdicts) {
+        expect(first(verdict.lost), `lost after a crash before ${point}`).toEqual([]);
+        expect(first(verdict.doubled), `doubled after a crash before ${point}`).toEqual([]);
+        expectExact(verdict);
+      }
+    } finally {
+      for (const c of cleanups.splice(0).reverse()) await c();
+      redis.disconnect();
+      await emulator.close();
     }
   });
 

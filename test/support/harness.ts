@@ -79,7 +79,15 @@ export interface TagwardenProcess {
 
 /** Spawns `node dist/cmd/tagwarden.js ...args`. */
 export function spawnTagwarden(args: string[], env: NodeJS.ProcessEnv): TagwardenProcess {
-  const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawnScript(CLI, args, env);
+}
+
+/** The built crash-test daemon (test/support/crash-daemon.ts): a daemon that can SIGKILL itself before a scan write. */
+export const CRASH_DAEMON = join(REPO_ROOT, 'dist/test/support/crash-daemon.js');
+
+/** Spawns `node <script> ...args`, with the line capture of spawnTagwarden. */
+export function spawnScript(script: string, args: string[], env: NodeJS.ProcessEnv): TagwardenProcess {
+  const child = spawn(process.execPath, [script, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   const waiters: Array<{ pattern: RegExp; resolve: (line: string) => void }> = [];
   const onData = (buffer: { partial: string }) => (chunk: Buffer) => {

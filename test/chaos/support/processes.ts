@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI, daemonPort, spawnTagwarden, type TagwardenProcess } from '../../support/harness.js';
+import { CLI, CRASH_DAEMON, daemonPort, spawnScript, spawnTagwarden, type TagwardenProcess } from '../../support/harness.js';
 
 /** A process started by the suite, with everything it printed. */
 export interface TrackedProcess {
@@ -132,6 +132,27 @@ export async function startDaemon(label: string, policiesDir: string, env: NodeJ
   track({ name, child: proc.child, lines: proc.lines, exited: proc.exited });
   const port = await daemonPort(proc, 60_000);
   return { name, child: proc.child, lines: proc.lines, exited: proc.exited, port, url: `http://127.0.0.1:${port}`, proc };
+}
+
+/**
+ * Spawns the crash-test daemon (test/support/crash-daemon.ts): it reports each scan write point and, with
+ * `crashBefore`, SIGKILLs itself just before that write. Resolves once it listens.
+ */
+export async function startCrashDaemon(label: string, env: NodeJS.ProcessEnv, crashBefore?: string): Promise<Daemon> {
+  const proc = spawnScript(CRASH_DAEMON, [], { ...env, ...(crashBefore === undefined ? {} : { TW_TEST_CRASH_BEFORE: crashBefore }) });
+  const name = `${label}#${++daemonSeq}`;
+  track({ name, child: proc.child, lines: proc.lines, exited: proc.exited });
+  // A daemon told to crash may be gone before it says where it listens: port 0 then.
+  const port = await daemonPort(proc, 60_000).catch((err: unknown) => {
+    if (crashBefore !== undefined && !isRunning({ name, child: proc.child, lines: proc.lines, exited: proc.exited })) return 0;
+    throw err;
+  });
+  return { name, child: proc.child, lines: proc.lines, exited: proc.exited, port, url: `http://127.0.0.1:${port}`, proc };
+}
+
+/** The scan write points a crash-test daemon reported, in order. */
+export function reportedWritePoints(daemon: Daemon): string[] {
+  return daemon.lines.filter((l) => l.includes('"message":"scan write point"')).map((l) => (JSON.parse(l) as { point: string }).point);
 }
 
 /** Runs a short-lived tagwarden command (e.g. validate) to its end; stdout and stderr kept apart. */
