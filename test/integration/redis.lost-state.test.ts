@@ -120,6 +120,8 @@ describe('redis that forgets', () => {
     for (const d of [first, second]) {
       await eventually(async () => ((await d.daemon.readiness()).checks.deployment?.ok === false ? true : undefined), 20_000);
       expect(d.lines.some((l) => l.includes('another deployment with a different policy set shares this queue prefix') && l.includes('"level":"error"'))).toBe(true);
+      expect(await (await fetch(`${d.base}/metrics`)).text()).toMatch(/^tagwarden_prefix_conflict 1$/m);
+      expect((await fetch(`${d.base}/readyz`)).status).toBe(503);
     }
     expect((await second.daemon.readiness()).checks.deployment?.detail).toMatch(/alpha/);
     const check = createRedis(`redis://127.0.0.1:${port}`);
