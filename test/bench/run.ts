@@ -4,6 +4,7 @@
 import { performance } from 'node:perf_hooks';
 import { callsBenchmark } from './calls.js';
 import { cliBenchmark } from './cli.js';
+import { eventsBenchmark } from './events.js';
 import { latencyBenchmark } from './latency.js';
 import { overheadBenchmark } from './overhead.js';
 import { quotaBenchmark } from './quota.js';
@@ -14,7 +15,7 @@ import { killAll, liveChildren } from './lib/processes.js';
 import { gitRevision, heading, loadAverage, machineInfo, table, writeResult, type TargetCheck } from './lib/report.js';
 import { REDIS_URL } from '../support/harness.js';
 
-const BENCHMARKS: readonly Benchmark[] = [callsBenchmark, quotaBenchmark, overheadBenchmark, scaleBenchmark, latencyBenchmark, wallBenchmark, cliBenchmark];
+const BENCHMARKS: readonly Benchmark[] = [callsBenchmark, quotaBenchmark, overheadBenchmark, scaleBenchmark, latencyBenchmark, wallBenchmark, cliBenchmark, eventsBenchmark];
 
 function parseArgs(argv: readonly string[]): { quick: boolean; only: string[] | undefined } {
   let quick = false;
