@@ -11,14 +11,45 @@ import type { SessionStore } from './types.js';
 export const ADMIN_BASE = '/admin/queues';
 export const LOGIN_PATH = '/admin/login';
 
-/** Express router serving the Bull Board UI and its API for these queues (no authentication of its own). */
-export function createDashboard(queues: readonly Queue[]): Router {
+/** How a queue is shown on the dashboard: its card title and the text of the card's info tip. */
+export interface QueueLabel {
+  displayName: string;
+  description: string;
+}
+
+/**
+ * Bull Board's BullMQ adapter, telling "rate limited" the way tagwarden means it. BullMQ keeps a worker
+ * limiter's window counter in the same key that a throttling pause (`queue.rateLimit(ms)`) sets to the maximum,
+ * and Bull Board asks for the key's TTL without a maximum, so every queue whose workers ran a job in the last
+ * window showed "rate limited". Asking with the limiter's maximum reports only a queue at its limit or paused.
+ */
+class TagwardenQueueAdapter extends BullMQAdapter {
+  constructor(
+    private readonly source: Queue,
+    options: Partial<QueueLabel>,
+    private readonly rateLimitMax: number,
+  ) {
+    super(source, options);
+  }
+
+  override async getActiveRateLimitTtl(): Promise<number> {
+    const ttl = await this.source.getRateLimitTtl(this.rateLimitMax);
+    return ttl > 0 ? ttl : 0;
+  }
+}
+
+/**
+ * Express router serving the Bull Board UI and its API for these queues (no authentication of its own). `labels`
+ * give cards a title and info tip (by queue name); `rateLimitMax` is the untag workers' limiter maximum (default:
+ * only a throttling pause counts as rate limited).
+ */
+export function createDashboard(queues: readonly Queue[], labels: Readonly<Record<string, QueueLabel>> = {}, rateLimitMax = Number.MAX_SAFE_INTEGER): Router {
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath(ADMIN_BASE);
   createBullBoard({
-    queues: queues.map((queue) => new BullMQAdapter(queue)),
+    queues: queues.map((queue) => new TagwardenQueueAdapter(queue, labels[queue.name] ?? {}, rateLimitMax)),
     serverAdapter,
-    options: { uiConfig: { boardTitle: 'tagwarden' } },
+    options: { uiConfig: { boardTitle: 'tagwarden', menu: { width: '340px' } } },
   });
   return serverAdapter.getRouter() as Router;
 }

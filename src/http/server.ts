@@ -266,7 +266,7 @@ export function createHttpServer(deps: HttpDeps): HttpServer {
   } else {
     app.get(LOGIN_PATH, at(LOGIN_PATH), (_req, res) => res.redirect(302, ADMIN_BASE));
   }
-  const dashboard = createDashboard(deps.queues);
+  const dashboard = createDashboard(deps.queues, deps.queueLabels, deps.rateLimitMax);
   const adminGuard: RequestHandler = mode.kind === 'token' ? requireAdmin(mode.auth, sessions) : (_req, _res, next) => next();
   app.use(ADMIN_BASE, at(`${ADMIN_BASE}/*`), adminGuard, dashboard);
 

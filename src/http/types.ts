@@ -116,6 +116,10 @@ export interface HttpDeps {
   events?: EventSink;
   /** The queues shown by Bull Board at /admin/queues; the runtime owns and closes them. */
   queues: readonly Queue[];
+  /** Card titles and info tips of those queues, by queue name (e.g. region first, full name in the tip). */
+  queueLabels?: Readonly<Record<string, { displayName: string; description: string }>>;
+  /** The untag workers' limiter maximum: a queue is shown rate limited at it or when paused by a throttle. */
+  rateLimitMax?: number;
   /** How long /readyz and /metrics may take before answering 503 (default 5000 ms). */
   probeTimeoutMs?: number;
   /** The version shown in the OpenAPI document (default 0.0.0). */

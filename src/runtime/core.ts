@@ -214,7 +214,7 @@ export function createCore(config: AppConfig, options: RuntimeOptions = {}): Cor
           stalledIntervalMs: config.stalledIntervalMs,
           lockDurationMs: config.lockDurationMs,
           drainTimeoutMs: config.drainTimeoutMs,
-          untagLimiter: { max: Math.max(2, Math.ceil(2 * config.quotas.UnTagResources * config.quotaFraction)), durationMs: config.quotaWindowMs },
+          untagLimiter: { max: untagLimiterMax(config), durationMs: config.quotaWindowMs },
           metrics,
           logger,
           secrets: config.secrets,
@@ -264,6 +264,27 @@ export function createCore(config: AppConfig, options: RuntimeOptions = {}): Cor
       await redis.quit().catch(() => redis.disconnect());
     },
   };
+}
+
+/** BullMQ's per-queue limiter maximum on untag workers: twice the shared rate, a loose ceiling that rarely binds. */
+export function untagLimiterMax(config: AppConfig): number {
+  return Math.max(2, Math.ceil(2 * config.quotas.UnTagResources * config.quotaFraction));
+}
+
+/**
+ * How the dashboard shows the queues: an untag queue's card title is its region (a card cuts long titles, all
+ * the more beside a badge: `untag-<account>-<region>` with a 16-digit account lost its region), its info tip
+ * the full queue name and the account (one deployment, one account).
+ */
+export function dashboardLabels(core: Pick<Core, 'config' | 'scanQueue' | 'queueFor'>): Record<string, { displayName: string; description: string }> {
+  const labels: Record<string, { displayName: string; description: string }> = {
+    [core.scanQueue.name]: { displayName: 'scans (every region)', description: `queue ${core.scanQueue.name}: scan jobs of every policy and region` },
+  };
+  for (const region of core.config.regions) {
+    const name = core.queueFor(region).name;
+    labels[name] = { displayName: region, description: `queue ${name}: UnTagResources batches of account ${core.config.accountId} in ${region}` };
+  }
+  return labels;
 }
 
 /**

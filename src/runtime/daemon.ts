@@ -16,7 +16,7 @@ import { formatFinding, type CompiledPolicy } from '../policy/index.js';
 import { readPolicySources, watchPolicySources, type PolicyWatcher } from '../policy-files/index.js';
 import { connectionErrorReporter, createJobInspector, createProducer, createScanLease, reportErrors, type JobInspector, type Producer } from '../queue/index.js';
 import { createPolicyScheduler, createPolicySet, requestScan } from '../scheduler/index.js';
-import { createCore, jobOptionsOf, pageRetryOf, withTimeout, type RuntimeOptions } from './core.js';
+import { createCore, dashboardLabels, jobOptionsOf, pageRetryOf, untagLimiterMax, withTimeout, type RuntimeOptions } from './core.js';
 import { createRedisGuard, policySetFingerprint } from './redis-guard.js';
 
 export interface Daemon {
@@ -255,6 +255,8 @@ export async function startGovernor(config: AppConfig, options: RuntimeOptions, 
     ...(options.version === undefined ? {} : { version: options.version }),
     ...(intake ? { events: { token: config.eventsToken, accept: (body: unknown) => intake.accept(body) } } : {}),
     queues: [...core.queues(), ...(windows ? [windows] : [])],
+    queueLabels: dashboardLabels(core),
+    rateLimitMax: untagLimiterMax(config),
   });
   // The server logs `http listening` itself.
   const { port } = http ? await http.listen(config.httpPort, config.httpHost) : { port: 0 };
