@@ -2,6 +2,7 @@
 // prints a table per benchmark and a summary of the targets, writes results/<name>.json. Speed is measured,
 // never asserted: the exit code is 0 unless a benchmark crashed.
 import { performance } from 'node:perf_hooks';
+import { accountsBenchmark } from './accounts.js';
 import { callsBenchmark } from './calls.js';
 import { cliBenchmark } from './cli.js';
 import { eventsBenchmark } from './events.js';
@@ -15,7 +16,7 @@ import { killAll, liveChildren } from './lib/processes.js';
 import { gitRevision, heading, loadAverage, machineInfo, table, writeResult, type TargetCheck } from './lib/report.js';
 import { REDIS_URL } from '../support/harness.js';
 
-const BENCHMARKS: readonly Benchmark[] = [callsBenchmark, quotaBenchmark, overheadBenchmark, scaleBenchmark, latencyBenchmark, wallBenchmark, cliBenchmark, eventsBenchmark];
+const BENCHMARKS: readonly Benchmark[] = [callsBenchmark, quotaBenchmark, overheadBenchmark, scaleBenchmark, latencyBenchmark, wallBenchmark, cliBenchmark, eventsBenchmark, accountsBenchmark];
 
 function parseArgs(argv: readonly string[]): { quick: boolean; only: string[] | undefined } {
   let quick = false;
