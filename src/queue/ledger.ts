@@ -26,8 +26,10 @@ export interface BatchEnd {
   outcome: 'succeeded' | 'failed' | 'dry_run' | 'not_found';
   /** Tags removed (0 for failed, dry-run and not-found batches). */
   removed: number;
-  /** API calls the batch made, follow-ups included. */
+  /** UnTagResources calls the batch made (follow-ups for IDs still there included), as `plan` counts calls. */
   calls: number;
+  /** Read calls the batch made (ListTagResources before an All=true call, GetVpcPeerConnectionAttribute lookups). */
+  reads?: number;
   /** Resources found deleted. */
   notFound: number;
 }
@@ -42,7 +44,10 @@ export interface PolicyRunSummary {
   batches: number;
   batchesEnded: number;
   removed: number;
+  /** UnTagResources calls made by the run's batches. */
   calls: number;
+  /** Read calls made by the run's batches (ListTagResources, GetVpcPeerConnectionAttribute); scans' reads apart. */
+  reads: number;
   notFound: number;
   failed: number;
   dryRun: number;
@@ -53,10 +58,10 @@ export interface PolicyRunSummary {
 
 const FIELDS: Array<keyof Omit<PolicyRunSummary, 'policy'>> = [
   'scans', 'scansFailed', 'scanned', 'violating', 'tagsPlanned', 'batches', 'batchesEnded',
-  'removed', 'calls', 'notFound', 'failed', 'dryRun', 'halted', 'skipped',
+  'removed', 'calls', 'reads', 'notFound', 'failed', 'dryRun', 'halted', 'skipped',
 ];
 
-// KEYS: ended hash (batchId -> outcome), counters hash. ARGV: batchId, policy, outcome, removed, calls, notFound.
+// KEYS: ended hash (batchId -> outcome), counters hash. ARGV: batchId, policy, outcome, removed, calls, notFound, reads.
 // A batch is counted once; a batch that had failed and then ends otherwise (retried by hand) replaces its
 // failure. Returns 1 when the end was counted, 0 when it had been already.
 const END_BATCH = `
@@ -72,6 +77,7 @@ else
 end
 redis.call('HINCRBY', KEYS[2], p .. '|removed', ARGV[4])
 redis.call('HINCRBY', KEYS[2], p .. '|calls', ARGV[5])
+redis.call('HINCRBY', KEYS[2], p .. '|reads', ARGV[7] or 0)
 redis.call('HINCRBY', KEYS[2], p .. '|notFound', ARGV[6])
 if outcome == 'failed' then redis.call('HINCRBY', KEYS[2], p .. '|failed', 1) end
 if outcome == 'dry_run' then redis.call('HINCRBY', KEYS[2], p .. '|dryRun', 1) end
@@ -188,7 +194,7 @@ export function createLedger(redis: Redis, prefix: string) {
      * re-recorded.
      */
     async recordBatchEnd(runId: string, policy: string, batchId: string, end: BatchEnd): Promise<boolean> {
-      const args = [batchId, policy, end.outcome, end.removed, end.calls, end.notFound].map(String);
+      const args = [batchId, policy, end.outcome, end.removed, end.calls, end.notFound, end.reads ?? 0].map(String);
       const counted = await endBatchScript(redis, [key(runId, 'ended'), key(runId, 'counters')], args);
       return Number(counted) === 1;
     },

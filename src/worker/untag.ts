@@ -31,14 +31,18 @@ type Resources = Record<string, { outcome: ResourceOutcome; keys: string[] }>;
 export interface UntagResult {
   outcome: 'succeeded' | 'dry_run' | 'not_found';
   removed: number;
+  /** UnTagResources calls. */
   calls: number;
+  /** Read calls (ListTagResources, GetVpcPeerConnectionAttribute). */
+  reads: number;
   requestIds: string[];
   resources: Resources;
 }
 
-/** Counts the calls one attempt makes, and counts failed UnTagResources calls by code. */
+/** Counts the calls one attempt makes (UnTagResources apart from reads), and counts failed UnTagResources calls by code. */
 class Attempt {
   calls = 0;
+  reads = 0;
   readonly requestIds: string[] = [];
   constructor(
     private readonly batch: UntagJob,
@@ -67,7 +71,7 @@ class Attempt {
    */
   async existing(ids: string[]): Promise<string[]> {
     const { batch, deps } = this;
-    this.calls += ids.length;
+    this.reads += ids.length;
     const found = await Promise.all(ids.map((id) => deps.cloud.getPeerConnection(batch.region, id)));
     return ids.filter((_, i) => {
       const r = found[i];
@@ -85,9 +89,9 @@ class Attempt {
     const read = async (selector: { tagKeys?: string[] }) => {
       const tags = new Map<string, string[]>(ids.map((id) => [id, []]));
       let pages = 0;
-      this.calls += 1;
+      this.reads += 1;
       for await (const page of deps.cloud.listTagResources(batch.region, { resourceIds: ids, ...selector })) {
-        if (++pages > 1) this.calls += 1;
+        if (++pages > 1) this.reads += 1;
         for (const row of page.items) tags.get(row.resourceId)?.push(row.tagKey);
       }
       return { tags, pages };
@@ -200,7 +204,7 @@ export function createUntagProcessor(deps: UntagDeps) {
 
     const finish = async (outcome: UntagResult['outcome'] | 'failed', resources: Resources, removed: number, reason?: string) => {
       const notFound = Object.values(resources).filter((r) => r.outcome === 'not_found').length;
-      const first = await deps.ledger.recordBatchEnd(batch.runId, batch.policy, batch.batchId, { outcome, removed, calls: attempt.calls, notFound });
+      const first = await deps.ledger.recordBatchEnd(batch.runId, batch.policy, batch.batchId, { outcome, removed, calls: attempt.calls, reads: attempt.reads, notFound });
       // A job processed again after its worker lost the lock is counted once, so sums across replicas stay exact.
       if (first) {
         deps.metrics.tagsRemoved.inc(labels, removed);
@@ -228,7 +232,7 @@ export function createUntagProcessor(deps: UntagDeps) {
       const resources: Resources = {};
       for (const id of batch.resourceIds) resources[id] = { outcome: 'dry_run', keys: [...(batch.carried?.[id] ?? batch.tagKeys)] };
       await finish('dry_run', resources, 0);
-      return { outcome: 'dry_run', removed: 0, calls: 0, requestIds: [], resources };
+      return { outcome: 'dry_run', removed: 0, calls: 0, reads: 0, requestIds: [], resources };
     }
 
     try {
@@ -272,7 +276,7 @@ export function createUntagProcessor(deps: UntagDeps) {
       }
       const outcome = Object.values(resources).every((r) => r.outcome === 'not_found') ? 'not_found' : 'succeeded';
       await finish(outcome, resources, removed);
-      return { outcome, removed, calls: attempt.calls, requestIds: attempt.requestIds, resources };
+      return { outcome, removed, calls: attempt.calls, reads: attempt.reads, requestIds: attempt.requestIds, resources };
     } catch (err) {
       const failAll = async (reason: string) => {
         const resources: Resources = {};
