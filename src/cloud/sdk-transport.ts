@@ -129,6 +129,25 @@ function agentFor(secure: boolean, connectTimeoutMs: number): http.Agent {
 }
 
 /**
+ * httpx arms a read timer per request on its socket and clears it only in its own `read()`, which the SDK does
+ * not use for these calls: each timer then lived its full read timeout (10 s) holding the request, the response
+ * and its body. At a hundred pages a second that kept about a thousand pages alive (`plan` peak RSS grew with
+ * the page rate). The timer of this request is cleared once its response has ended or closed; a later request
+ * on the same keep-alive socket arms its own, which is never touched here.
+ */
+function releaseReadTimer(res: http.IncomingMessage): http.IncomingMessage {
+  const socket = res.socket as unknown as Record<symbol, unknown> | null;
+  if (!socket) return res;
+  const key = Object.getOwnPropertySymbols(socket).find((sym) => sym.description === 'TIMER::READ_TIMER');
+  const timer = key === undefined ? undefined : socket[key];
+  if (timer === undefined || timer === null) return res;
+  const release = () => clearTimeout(timer as NodeJS.Timeout);
+  res.once('end', release);
+  res.once('close', release);
+  return res;
+}
+
+/**
  * Makes the SDK's HTTP layer use the connect timeout for the connection only and the read timeout for the
  * answer (the SDK's read timer runs from connect until the body is read; the socket's idle timeout becomes
  * read timeout + 1 s). Idempotent; applies to every SDK caller of the process, which all want this.
@@ -154,7 +173,7 @@ export function separateSdkTimeouts(): void {
   };
   httpx.request = (url, opts = {}) => {
     const limit = responseLimit.getStore();
-    const pending = timed(url, opts);
+    const pending = timed(url, opts).then((res) => releaseReadTimer(res as http.IncomingMessage));
     return limit === undefined ? pending : pending.then((res) => bounded(res as http.IncomingMessage, limit));
   };
   httpx[PATCHED] = true;

@@ -35,7 +35,8 @@ async function planRun(ctx: BenchContext, connections: number) {
       extra: { ...quotaEnv(HUGE_QUOTAS), ...probe.env, TAGWARDEN_LOG_LEVEL: 'warn' },
     });
     const t0 = performance.now();
-    const proc = spawnTracked(['plan', '--policies', policiesDir, '--json'], env, probe.nodeArgs);
+    // TAGWARDEN_BENCH_SCALE_NODE_OPTIONS: V8 flags for the plan process (e.g. heap limits), reported with the run.
+    const proc = spawnTracked(['plan', '--policies', policiesDir, '--json'], env, [...probe.nodeArgs, ...nodeFlags()]);
     let polledHwmKb = 0;
     const poll = setInterval(() => {
       const m = procMemory(proc.child.pid ?? 0);
@@ -105,6 +106,10 @@ async function redisPerBatch(ctx: BenchContext, batches: number) {
   );
 }
 
+function nodeFlags(): string[] {
+  return (process.env.TAGWARDEN_BENCH_SCALE_NODE_OPTIONS ?? '').split(' ').filter(Boolean);
+}
+
 function sizes(quick: boolean): number[] {
   const given = process.env.TAGWARDEN_BENCH_SCALE_SIZES;
   if (given) return given.split(',').map((n) => Number(n)).filter((n) => Number.isInteger(n) && n > 0);
@@ -129,7 +134,9 @@ export const scaleBenchmark: Benchmark = {
           plan.connectionsPerSecond, plan.peakRssMb ?? '-', plan.polledPeakRssMb, plan.emulatorRssMb]),
       ) + '\n',
     );
-    process.stdout.write('peak RSS: process.resourceUsage().maxRSS of the `tagwarden plan` process at exit; polled: /proc VmHWM every 50 ms.\n');
+    process.stdout.write(
+      `peak RSS: process.resourceUsage().maxRSS of the \`tagwarden plan\` process at exit; polled: /proc VmHWM every 50 ms. Node flags: ${nodeFlags().join(' ') || 'none'}.\n`,
+    );
     note(`queueing ${batches} batches through the producer ...`);
     const mem = await redisPerBatch(ctx, batches);
     process.stdout.write(
@@ -157,6 +164,6 @@ export const scaleBenchmark: Benchmark = {
         met: growth < GROWTH_TARGET_MB && last.scanned === last.connections,
       });
     }
-    return { result: { plans: runs, redis: mem }, targets };
+    return { result: { plans: runs, redis: mem, nodeFlags: nodeFlags() }, targets };
   },
 };
