@@ -24,8 +24,8 @@ describe('the cloud client after a call', () => {
     // Every timer of the read timeout's length armed while the calls run (the SDK's, per request).
     const armed: NodeJS.Timeout[] = [];
     const original = globalThis.setTimeout;
-    globalThis.setTimeout = ((fn: () => void, ms?: number, ...args: unknown[]) => {
-      const timer = original(fn, ms, ...args);
+    globalThis.setTimeout = ((fn: () => void, ms?: number) => {
+      const timer = original(fn, ms);
       if (ms === READ_TIMEOUT_MS) armed.push(timer);
       return timer;
     }) as typeof setTimeout;
