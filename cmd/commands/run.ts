@@ -95,7 +95,7 @@ export function runCommand(): Command {
     .option('--port <port>', 'HTTP port (TAGWARDEN_HTTP_PORT)')
     .addOption(new Option('--timeout <seconds>', 'with --once: give up waiting after this long').argParser(Number))
     .addOption(new Option('--retries <n>', 'with --once: attempts after the first for a failed call (default 3, or TAGWARDEN_RETRY_ATTEMPTS)').argParser(retriesArg))
-    .option('--fail-fast', 'with --once: no retries; a failed call fails its batch or scan at once')
+    .option('--fail-fast', 'with --once: no retries, one attempt per scan, and the run stops at its first failed call (exit 1, what failed on stderr)')
     .option('--progress-interval <seconds>', 'with --once, when stderr is not a terminal: a progress line this often', '10')
     .action(async (opts: RunFlags) => {
       if (!opts.once) {
