@@ -152,7 +152,7 @@ export function createWindowProcessor(deps: WindowDeps) {
     const jobs: UntagJob[] = [];
     const nextClaims = new Map<string, Claim[]>(open);
     for (const policy of policies) {
-      deps.metrics.addPolicy(policy.name);
+      deps.metrics.addPolicy(policy.name, policy.regions);
       // A key claimed by a queued batch is left out of this resource's removal, so the planner must not name
       // it for the resource either: with claims open, union packing may name only keys each resource loses.
       const planner = createBatchPlanner(

@@ -243,20 +243,61 @@ export function createMetrics(registry: Registry, scope: MetricsScope, readQueue
     registers,
   });
 
-  const knownPolicies = new Set<string>();
-  /** Zeroes every label set of a policy so rates start at 0 rather than appearing mid-flight. */
-  function addPolicy(policy: string): void {
-    if (knownPolicies.has(policy)) return;
-    knownPolicies.add(policy);
-    for (const region of scope.regions) {
+  /** Policy label value -> the regions whose label sets were zeroed for it. */
+  const knownPolicies = new Map<string, Set<string>>();
+  /**
+   * Zeroes every label set of a policy so rates start at 0 rather than appearing mid-flight: only for the
+   * regions given (the policy's own; all configured regions for `api`), so 10,000 policies of one region each
+   * make 10,000 x 1 region's series, not 10,000 x every region. Called again with more regions, adds those.
+   */
+  function addPolicy(policy: string, regions: readonly string[] = scope.regions): void {
+    let zeroed = knownPolicies.get(policy);
+    if (!zeroed) {
+      zeroed = new Set();
+      knownPolicies.set(policy, zeroed);
+      for (const reason of POLICY_ERROR_REASONS) policyErrors.inc({ policy, reason }, 0);
+    }
+    for (const region of regions) {
+      if (zeroed.has(region)) continue;
+      zeroed.add(region);
       tagsRemoved.inc({ policy, region }, 0);
       if (policy !== 'api') tagKeysSkipped.inc({ policy, region }, 0);
       for (const outcome of BATCH_OUTCOMES) batches.inc({ policy, region, outcome }, 0);
       if (policy !== 'api') policyHalted.set({ policy, region }, 0);
     }
-    for (const reason of POLICY_ERROR_REASONS) policyErrors.inc({ policy, reason }, 0);
   }
   for (const policy of ['api', ...scope.policies]) addPolicy(policy);
+
+  /**
+   * The `policy` label value for a name read from a job or a finding: the name itself when it is a policy this
+   * process loaded or ran (addPolicy), else `unknown`. So a producer or a broken file cannot mint label values.
+   */
+  function policyLabel(name: string | undefined): string {
+    return name !== undefined && knownPolicies.has(name) ? name : 'unknown';
+  }
+
+  const perPolicy = [tagsRemoved, untagFailures, batches, tagKeysSkipped, violations, lastSuccess, scanDuration, policyErrors, policyInterval, policyHalted];
+  /**
+   * Removes every series of the policies not in `keep` (and not `api` or `unknown`): a policy deleted or renamed
+   * on reload leaves no series behind, so the series count follows the loaded policies.
+   */
+  async function retainPolicies(keep: ReadonlySet<string>): Promise<void> {
+    const gone = [...knownPolicies.keys()].filter((p) => p !== 'api' && p !== 'unknown' && !keep.has(p));
+    if (gone.length === 0) return;
+    const goneSet = new Set(gone);
+    for (const p of gone) knownPolicies.delete(p);
+    for (const metric of perPolicy) {
+      const seen = new Set<string>();
+      for (const v of (await metric.get()).values) {
+        const { le: _le, ...labels } = v.labels as Record<string, string | number>;
+        if (!goneSet.has(String(labels.policy))) continue;
+        const key = JSON.stringify(labels);
+        if (seen.has(key)) continue;
+        seen.add(key);
+        (metric as { remove(labels: Record<string, string | number>): void }).remove(labels);
+      }
+    }
+  }
   for (const api of API_NAMES) {
     for (const region of scope.regions) {
       apiRequests.inc({ api, region, code: 'OK' }, 0);
@@ -304,6 +345,8 @@ export function createMetrics(registry: Registry, scope: MetricsScope, readQueue
     eventsRefused,
     eventToRemoval,
     addPolicy,
+    policyLabel,
+    retainPolicies,
   };
 }
 

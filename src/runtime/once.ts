@@ -77,7 +77,7 @@ export async function runOnce(config: AppConfig, options: OnceOptions): Promise<
   try {
     await core.redis.ping();
     workers.start();
-    for (const p of policies) core.metrics.addPolicy(p.name);
+    for (const p of policies) core.metrics.addPolicy(p.name, p.regions);
     const scanIds: string[] = [];
     for (const policy of policies) scanIds.push(...(await scheduler.scanNow(policy, 'once', runId)));
     const started = Date.now();

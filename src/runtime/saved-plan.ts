@@ -221,7 +221,7 @@ export async function applySavedPlan(config: AppConfig, plan: SavedPlan, options
   let total = 0;
   try {
     await core.redis.ping();
-    for (const row of plan.rows) core.metrics.addPolicy(row.policy);
+    for (const row of plan.rows) core.metrics.addPolicy(row.policy, [row.region]);
     const untag = jobOptionsOf(config).untag;
     for (const row of plan.rows) {
       if (!row.applies) {

@@ -147,16 +147,19 @@ export function createPolicySet(options: PolicySetOptions) {
       findings = [...readFindings, ...compiled.findings];
       const chosen = options.select === undefined ? compiled.policies : compiled.policies.filter(options.select);
       const { policies, retained } = retainLastGood(current, { policies: chosen, findings });
+      // Series follow the loaded policies: zeroed for each one's own regions, removed for the ones gone.
+      for (const p of policies) options.metrics.addPolicy(p.name, p.regions);
+      await options.metrics.retainPolicies(new Set(policies.map((p) => p.name)));
       for (const f of findings) {
         const fields = { file: f.file, line: f.line, column: f.column, path: f.path, stage: f.stage, policy: f.policy, finding: formatFinding(f) };
         if (f.severity === 'error') {
-          options.metrics.policyErrors.inc({ policy: f.policy ?? 'unknown', reason: f.stage === 'yaml' && f.line === 0 ? 'load' : 'validation' });
+          // A name from a broken document is a label only when that policy runs (its last good version).
+          options.metrics.policyErrors.inc({ policy: options.metrics.policyLabel(f.policy), reason: f.stage === 'yaml' && f.line === 0 ? 'load' : 'validation' });
           options.logger.error('policy finding', fields);
         } else options.logger.warn('policy finding', fields);
       }
       for (const p of retained) options.logger.warn('policy file broken, last good version keeps running', { policy: p.name, file: p.source.file });
       for (const p of policies) {
-        options.metrics.addPolicy(p.name);
         options.metrics.policyInterval.set({ policy: p.name }, intervalSeconds(p, options.now()));
       }
       options.metrics.policiesLoaded.set(policies.length);

@@ -139,7 +139,7 @@ export function createWorkerPool(
       const batch = UntagJobSchema.safeParse(job.data);
       if (!batch.success) return;
       const { runId, policy, batchId, resourceIds, tagKeys, all, dryRun, source } = batch.data;
-      const label = source === 'api' ? 'api' : policy;
+      const label = source === 'api' ? 'api' : deps.metrics.policyLabel(policy);
       deps.ledger
         .recordBatchEnd(runId, policy, batchId, { outcome: 'failed', removed: 0, calls: 0, notFound: 0 })
         .then((first) => {

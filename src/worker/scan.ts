@@ -179,7 +179,7 @@ export function createScanProcessor(deps: ScanDeps) {
     const dryRun = deps.dryRun || policy.mode === 'dryRun';
     const labels = { policy: policy.name, region };
     const log = deps.logger.child({ jobId: job.id, runId, ...labels });
-    deps.metrics.addPolicy(policy.name);
+    deps.metrics.addPolicy(policy.name, policy.regions);
     const none = { policy: policy.name, region, runId, scanned: 0, violating: 0, tagsPlanned: 0, batches: 0, halted: false, dryRun };
 
     // One scan per (policy, region) at a time, whatever started it (schedule, API, run --once, any replica).

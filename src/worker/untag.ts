@@ -59,7 +59,7 @@ class Attempt {
       this.requestIds.push(requestId);
     } catch (err) {
       const code = codeLabel(deps.classify(err).code);
-      deps.metrics.untagFailures.inc({ policy: batch.policy, region: batch.region, code });
+      deps.metrics.untagFailures.inc({ policy: batch.source === 'api' ? 'api' : deps.metrics.policyLabel(batch.policy), region: batch.region, code });
       throw err;
     }
   }
@@ -188,7 +188,8 @@ export function createUntagProcessor(deps: UntagDeps) {
       throw new UnrecoverableError(`jobId ${job.id} differs from batchId ${batch.batchId}: add the job with opts.jobId = batchId`);
     }
     // Work from other systems is labelled `api` whatever policy name the producer chose: label values stay bounded.
-    const labels = { policy: batch.source === 'api' ? 'api' : batch.policy, region: batch.region };
+    // The policy label only names a policy this process loaded or scanned: a producer cannot mint label values.
+    const labels = { policy: batch.source === 'api' ? 'api' : deps.metrics.policyLabel(batch.policy), region: batch.region };
     const log = deps.logger.child({ jobId: job.id, batchId: batch.batchId, ...labels });
     const attemptNo = job.attemptsMade + 1;
     const attempt = new Attempt(batch, deps);

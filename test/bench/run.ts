@@ -7,6 +7,7 @@ import { callsBenchmark } from './calls.js';
 import { cliBenchmark } from './cli.js';
 import { eventsBenchmark } from './events.js';
 import { latencyBenchmark } from './latency.js';
+import { metricsBenchmark } from './metrics.js';
 import { overheadBenchmark } from './overhead.js';
 import { quotaBenchmark } from './quota.js';
 import { scaleBenchmark } from './scale.js';
@@ -16,7 +17,7 @@ import { killAll, liveChildren } from './lib/processes.js';
 import { gitRevision, heading, loadAverage, machineInfo, table, writeResult, type TargetCheck } from './lib/report.js';
 import { REDIS_URL } from '../support/harness.js';
 
-const BENCHMARKS: readonly Benchmark[] = [callsBenchmark, quotaBenchmark, overheadBenchmark, scaleBenchmark, latencyBenchmark, wallBenchmark, cliBenchmark, eventsBenchmark, accountsBenchmark];
+const BENCHMARKS: readonly Benchmark[] = [callsBenchmark, quotaBenchmark, overheadBenchmark, scaleBenchmark, latencyBenchmark, wallBenchmark, cliBenchmark, eventsBenchmark, accountsBenchmark, metricsBenchmark];
 
 function parseArgs(argv: readonly string[]): { quick: boolean; only: string[] | undefined } {
   let quick = false;
