@@ -208,7 +208,8 @@ export function watchRedis(url: string, lostAfterMs = REDIS_LOST_AFTER_MS): void
       maxRetriesPerRequest: 0,
       enableOfflineQueue: false,
       connectTimeout: 1_000,
-      commandTimeout: 1_000,
+      // A loaded machine may answer a ping late; a dead or unreachable server fails it at once.
+      commandTimeout: 2_000,
       connectionName: 'tagwarden-cli-watchdog',
       retryStrategy: () => 250,
     });
