@@ -125,6 +125,18 @@ export function callerAccessKeyId(event: CloudEvent): string | undefined {
   return isObject(identity) ? str(own(identity, 'accessKeyId')) : undefined;
 }
 
+/**
+ * The account an event belongs to: EventBridge's `aliyunaccountid`, else `data.recipientAccountId`, else the
+ * caller's `data.userIdentity.accountId`.
+ */
+export function eventAccountId(event: CloudEvent): string | undefined {
+  if (event.aliyunaccountid !== undefined) return event.aliyunaccountid;
+  const data = event.data;
+  if (!isObject(data)) return undefined;
+  const identity = own(data, 'userIdentity');
+  return str(own(data, 'recipientAccountId')) ?? (isObject(identity) ? str(own(identity, 'accountId')) : undefined);
+}
+
 function isOwn(data: Record<string, unknown>, options: InterpretOptions): boolean {
   const identity = own(data, 'userIdentity');
   if (!isObject(identity)) return false;
@@ -159,8 +171,7 @@ export function interpretEvent(event: CloudEvent, at: string, options: Interpret
   }
   const errorCode = str(own(data, 'errorCode'));
   if (errorCode !== undefined) return { kind: 'ignore', reason: 'failed_call' };
-  const identity = own(data, 'userIdentity');
-  const account = event.aliyunaccountid ?? str(own(data, 'recipientAccountId')) ?? (isObject(identity) ? str(own(identity, 'accountId')) : undefined);
+  const account = eventAccountId(event);
   if (options.accountIds.length > 0 && (account === undefined || !options.accountIds.includes(account))) return { kind: 'ignore', reason: 'other_account' };
   if (eventName === 'CreateVpcPeerConnection' && params !== undefined && !hasTagParams(params)) return { kind: 'ignore', reason: 'no_tags' };
 

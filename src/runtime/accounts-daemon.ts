@@ -8,6 +8,7 @@ import { policyGovernsAccount, type Account } from '../accounts/index.js';
 import type { AppConfig } from '../config/index.js';
 import { describeConfig } from '../config/index.js';
 import { TagwardenError } from '../errors.js';
+import { eventAccountId, parseDelivery, type EventsAnswer } from '../events/index.js';
 import { createHttpServer, createRedisSessionStore, type AccountView, type PolicyView, type ReadinessReport } from '../http/index.js';
 import { createLogger } from '../logging/index.js';
 import { collectProcessMetrics } from '../metrics/index.js';
@@ -30,6 +31,10 @@ interface Member {
   governor?: Governor;
 }
 
+
+/** `{"events": [...]}`, the batch form that is not itself a CloudEvent. */
+const isBatchObject = (body: unknown): boolean =>
+  typeof body === 'object' && body !== null && !Array.isArray(body) && Array.isArray((body as Record<string, unknown>)['events']) && !Object.hasOwn(body, 'specversion');
 
 const roleOf = (a: Account) => ({ accountId: a.id, roleArn: a.roleArn, ...(a.externalId === undefined ? {} : { externalId: a.externalId }) });
 const sameRole = (a: Account, b: Account) => a.roleArn === b.roleArn && a.externalId === b.externalId;
@@ -310,6 +315,35 @@ export async function startAccountsDaemon(config: AppConfig, options: RuntimeOpt
     secrets,
     sessions: createRedisSessionStore(redis, config.queuePrefix),
     ...(options.version === undefined ? {} : { version: options.version }),
+    events: {
+      token: config.eventsToken,
+      // Each event goes to the governor of its account (EventBridge's aliyunaccountid, else the event's own
+      // account fields); an account no governor runs (unknown, or its role not assumed) is acknowledged and
+      // ignored, and the next scan of that account is its backstop. The whole delivery is checked first.
+      async accept(body: unknown): Promise<EventsAnswer> {
+        const events = parseDelivery(body, { maxEvents: config.eventsMaxPerRequest });
+        const raw: unknown[] = Array.isArray(body) ? body : isBatchObject(body) ? (body as { events: unknown[] }).events : [body];
+        const byAccount = new Map<Governor, unknown[]>();
+        let elsewhere = 0;
+        events.forEach((event, i) => {
+          const account = eventAccountId(event);
+          const m = account === undefined ? undefined : members.get(account);
+          if (!m?.governor || m.state !== 'governed') {
+            elsewhere += 1;
+            return;
+          }
+          const list = byAccount.get(m.governor) ?? [];
+          list.push(raw[i]);
+          byAccount.set(m.governor, list);
+        });
+        const answers = await Promise.all([...byAccount].map(([g, list]) => g.parts.events.accept(list)));
+        if (elsewhere > 0) logger.info('events of accounts no governor runs, ignored', { events: elsewhere });
+        return answers.reduce<EventsAnswer>(
+          (sum, a) => ({ received: sum.received + a.received, accepted: sum.accepted + a.accepted, ignored: sum.ignored + a.ignored, duplicates: sum.duplicates + a.duplicates }),
+          { received: elsewhere, accepted: 0, ignored: elsewhere, duplicates: 0 },
+        );
+      },
+    },
     get queues() {
       return governed().flatMap((m) => m.governor.parts.queues);
     },

@@ -9,6 +9,7 @@ import {
   createEventStore,
   createWindowProcessor,
   eventWindowQueueName,
+  type EventsAnswer,
 } from '../events/index.js';
 import { describeConfig } from '../config/index.js';
 import { createHttpServer, createRedisSessionStore, type PolicyView, type ReadinessReport } from '../http/index.js';
@@ -34,7 +35,7 @@ export interface Daemon {
 /**
  * One member account of a many-accounts daemon (runtime/accounts-daemon.ts): its own core (credentials, quota
  * scope, queues, ledger under its account prefix) runs the policies that govern it; it serves no HTTP of its
- * own and no events: the accounts daemon's one server routes to its parts.
+ * own: the accounts daemon's one server routes to its parts (events of its account included).
  */
 export interface MemberOptions {
   account: string;
@@ -49,6 +50,8 @@ export interface MemberParts {
   queues: readonly Queue[];
   registry: Registry;
   policyNames(): readonly string[];
+  /** This account's event intake (the accounts daemon hands it the events of its account). */
+  events: { accept(body: unknown): Promise<EventsAnswer> };
 }
 
 const RESYNC_MS = 30_000;
@@ -134,12 +137,10 @@ export async function startGovernor(config: AppConfig, options: RuntimeOptions, 
   // Every key we sign with is in Redis before its request leaves, and stays as long as its events may be redelivered.
   core.onSignedWith(createOwnIdentityRecorder({ store: eventStore, ttlSeconds: dedupTtlSeconds, now: core.now, onError: (err) => logger.warn('own access key not recorded, will retry', { err }) }));
   // A BullMQ queue without an `error` listener prints its connection's errors raw (the AUTH command included).
-  // A member account takes no events of its own (the accounts daemon serves no /v1/events yet).
+  // A member account takes the events of its account: the accounts daemon's one /v1/events routes them here.
   const windowQueueName = eventWindowQueueName(config.accountId);
-  const windows = member
-    ? undefined
-    : reportErrors(new Queue(windowQueueName, { connection: redis, prefix: config.queuePrefix }), windowQueueName, connectionErrorReporter(logger));
-  const intake = windows && createEventIntake({
+  const windows = reportErrors(new Queue(windowQueueName, { connection: redis, prefix: config.queuePrefix }), windowQueueName, connectionErrorReporter(logger));
+  const intake = createEventIntake({
     store: eventStore,
     windows,
     windowMs: config.eventsWindowMs,
@@ -157,11 +158,11 @@ export async function startGovernor(config: AppConfig, options: RuntimeOptions, 
     logger,
     now: core.now,
   });
-  const windowWorker = windows && new Worker(
+  const windowWorker = new Worker(
     windows.name,
     createWindowProcessor({
       store: eventStore,
-      // One account per deployment today: every event scope is reached with the deployment's credentials.
+      // Every event scope of this governor is its account (a member's intake takes only its account's events).
       account: () => ({ cloud: core.cloud, queueFor: core.queueFor }),
       policies: () => policySet.policies(),
       pageRetry: pageRetryOf(config),
@@ -182,8 +183,8 @@ export async function startGovernor(config: AppConfig, options: RuntimeOptions, 
       lockDuration: config.lockDurationMs,
     },
   );
-  windowWorker?.on('error', (err) => logger.error('worker error', { queue: windowWorker.name, err }));
-  windowWorker?.on('failed', (job, err) => logger.warn('event window failed', { jobId: job?.id, attempts: job?.attemptsMade, err: err.message }));
+  windowWorker.on('error', (err) => logger.error('worker error', { queue: windowWorker.name, err }));
+  windowWorker.on('failed', (job, err) => logger.warn('event window failed', { jobId: job?.id, attempts: job?.attemptsMade, err: err.message }));
 
   const readiness = async (): Promise<ReadinessReport> => {
     const ping = redis.status === 'ready' ? await withTimeout(redis.ping().then(() => true, () => false), 1_000, false) : false;
@@ -240,6 +241,7 @@ export async function startGovernor(config: AppConfig, options: RuntimeOptions, 
     queues: core.queues(),
     registry: core.registry,
     policyNames: () => policySet.policies().map((p) => p.name),
+    events: { accept: (body: unknown) => intake.accept(body) },
   };
   const http = member ? undefined : createHttpServer({
     logger,
@@ -253,8 +255,8 @@ export async function startGovernor(config: AppConfig, options: RuntimeOptions, 
     secrets: config.secrets,
     sessions: createRedisSessionStore(redis, config.queuePrefix),
     ...(options.version === undefined ? {} : { version: options.version }),
-    ...(intake ? { events: { token: config.eventsToken, accept: (body: unknown) => intake.accept(body) } } : {}),
-    queues: [...core.queues(), ...(windows ? [windows] : [])],
+    events: { token: config.eventsToken, accept: (body: unknown) => intake.accept(body) },
+    queues: [...core.queues(), windows],
     queueLabels: dashboardLabels(core),
     rateLimitMax: untagLimiterMax(config),
   });
@@ -273,7 +275,7 @@ export async function startGovernor(config: AppConfig, options: RuntimeOptions, 
   const first = await readPolicySources([config.policiesDir]);
   await reload(first);
   // Windows are planned against the loaded policies, so their worker starts only once policies are in.
-  windowWorker?.run().catch((err: unknown) => logger.error('worker stopped with an error', { queue: windowWorker.name, err }));
+  windowWorker.run().catch((err: unknown) => logger.error('worker stopped with an error', { queue: windowWorker.name, err }));
   // The first read is the watcher's baseline, so a change made between the two is not missed.
   const watcher: PolicyWatcher = watchPolicySources([config.policiesDir], (read) => void reload(read), {
     baseline: first,
@@ -321,7 +323,7 @@ export async function startGovernor(config: AppConfig, options: RuntimeOptions, 
         let drained = false;
         try {
           watcher.close();
-          await windowWorker?.close(force).catch((err: unknown) => logger.warn('event window worker close failed', { err }));
+          await windowWorker.close(force).catch((err: unknown) => logger.warn('event window worker close failed', { err }));
           ({ drained } = await workers.close({ force }));
         } finally {
           try {
@@ -329,7 +331,7 @@ export async function startGovernor(config: AppConfig, options: RuntimeOptions, 
           } finally {
             try {
               await producer.close();
-              await windows?.close().catch(() => undefined);
+              await windows.close().catch(() => undefined);
             } finally {
               await core.close();
             }
