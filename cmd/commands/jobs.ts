@@ -3,28 +3,47 @@
 import { Command, Option } from 'commander';
 import type { JobInspector, JobView } from '../../src/queue/index.js';
 import { escapeControl } from '../../src/logging/escape.js';
-import { configOrExit, out, redisReachable, say, table } from './shared.js';
+import { collect, configOrExit, out, redisReachable, say, table } from './shared.js';
 
 /** The states `jobs list --state` accepts (kept here so `--help` loads no queue code; checked against src/queue). */
 export const JOB_STATES = ['failed', 'completed', 'waiting', 'delayed', 'active'] as const;
 
-async function withInspector(run: (inspector: JobInspector) => Promise<void>): Promise<void> {
+async function withInspector(run: (inspector: JobInspector) => Promise<void>, accounts?: readonly string[]): Promise<void> {
   const config = await configOrExit({}, process.env, { logLevel: 'warn' });
   if (!config) return;
+  if (accounts && !config.accountsFile) {
+    say('--account needs an accounts file (TAGWARDEN_ACCOUNTS_FILE)');
+    process.exitCode = 1;
+    return;
+  }
   if (!(await redisReachable(config.redisUrl))) return;
   const { createJobInspector } = await import('../../src/queue/index.js');
-  const { createCore } = await import('../../src/runtime/index.js');
+  const runtime = await import('../../src/runtime/index.js');
   const { TagwardenError } = await import('../../src/errors.js');
   const { cliLogger } = await import('./shared.js');
-  const core = createCore(config, { logger: await cliLogger(config) });
+  const logger = await cliLogger(config);
+  const cores: Array<{ account: string; core: ReturnType<typeof runtime.createCore> }> = [];
   try {
-    await run(createJobInspector({ queues: core.queues(), secrets: config.secrets }));
+    if (config.accountsFile) {
+      // With an accounts file every account's queues are read (each under its own prefix), and each job names its account.
+      const { restrictAccounts } = await import('../../src/accounts/index.js');
+      const all = await runtime.loadAccounts(config, await runtime.readAccountsFile(config.accountsFile));
+      const { accounts: chosen, unknown } = restrictAccounts(all, accounts);
+      if (unknown.length > 0) throw new TagwardenError('CONFIG_INVALID', `--account names no governed account: ${unknown.join(', ')}`);
+      for (const a of chosen) cores.push({ account: a.id, core: runtime.createCore(runtime.accountConfig(config, a), { logger }) });
+      const members = cores.map((c) => ({ account: c.account, jobs: createJobInspector({ queues: c.core.queues(), secrets: config.secrets }) }));
+      await run(runtime.mergedJobInspector(() => members));
+    } else {
+      const core = runtime.createCore(config, { logger });
+      cores.push({ account: config.accountId, core });
+      await run(createJobInspector({ queues: core.queues(), secrets: config.secrets }));
+    }
   } catch (e) {
     if (!(e instanceof TagwardenError)) throw e;
     say(e.message);
     process.exitCode = 1;
   } finally {
-    await core.close();
+    await Promise.all(cores.map((c) => c.core.close()));
   }
 }
 
@@ -37,6 +56,7 @@ export function renderJob(v: JobView): string {
   const keys = Array.isArray(d.tagKeys) ? (d.tagKeys as unknown[]).map(String) : [];
   const lines = [
     `job       ${v.id}`,
+    ...('account' in v ? [`account   ${String((v as JobView & { account?: unknown }).account)}`] : []),
     `queue     ${v.queue}`,
     `state     ${v.state}   attempts ${v.attemptsMade}/${v.attempts}`,
     `policy    ${String(d.policy ?? '-')}   region ${String(d.region ?? '-')}   run ${String(d.runId ?? '-')}`,
@@ -65,7 +85,8 @@ export function jobsCommand(): Command {
     .option('--region <region>', 'only jobs in this region')
     .option('--limit <n>', 'at most this many', '50')
     .option('--json', 'print one JSON document (an array of jobs)')
-    .action(async (opts: { state: (typeof JOB_STATES)[number]; policy?: string; region?: string; limit: string; json?: boolean }) =>
+    .option('--account <id-or-name>', 'with an accounts file: only these accounts (repeatable, or comma-separated)', collect)
+    .action(async (opts: { state: (typeof JOB_STATES)[number]; policy?: string; region?: string; limit: string; json?: boolean; account?: string[] }) =>
       withInspector(async (inspector) => {
         const views = await inspector.list(opts.state, {
           limit: Number(opts.limit),
@@ -74,13 +95,15 @@ export function jobsCommand(): Command {
         });
         if (opts.json) out(`${JSON.stringify(views, null, 2)}\n`);
         else {
+          const many = views.some((v) => 'account' in v);
           const rows = views.map((v) => {
             const d = dataOf(v);
-            return [v.id, String(d.policy ?? '-'), String(d.region ?? '-'), v.state, `${v.attemptsMade}/${v.attempts}`, (v.failedReason ?? '').slice(0, 100)];
+            const account = many ? [String((v as JobView & { account?: string }).account ?? '-')] : [];
+            return [v.id, ...account, String(d.policy ?? '-'), String(d.region ?? '-'), v.state, `${v.attemptsMade}/${v.attempts}`, (v.failedReason ?? '').slice(0, 100)];
           });
-          out(`${table(['id', 'policy', 'region', 'state', 'attempts', 'reason'], rows)}\n`);
+          out(`${table(['id', ...(many ? ['account'] : []), 'policy', 'region', 'state', 'attempts', 'reason'], rows)}\n`);
         }
-      }),
+      }, opts.account),
     );
   jobs
     .command('show <id>')

@@ -14,8 +14,8 @@ import { createLogger } from '../logging/index.js';
 import { collectProcessMetrics } from '../metrics/index.js';
 import { readPolicySources } from '../policy-files/index.js';
 import { compilePolicies } from '../policy/index.js';
-import { createRedis, type JobView, type ListableState } from '../queue/index.js';
-import { accountConfig, accountCredentialsOf, loadAccounts, readAccountsFile } from './accounts.js';
+import { createRedis } from '../queue/index.js';
+import { accountConfig, accountCredentialsOf, loadAccounts, mergedJobInspector, readAccountsFile } from './accounts.js';
 import { withTimeout, type RuntimeOptions } from './core.js';
 import { startGovernor, type Daemon } from './daemon.js';
 
@@ -217,31 +217,7 @@ export async function startAccountsDaemon(config: AppConfig, options: RuntimeOpt
     close: async () => undefined,
   };
 
-  const tagged = (account: string) => (job: JobView): JobView & { account: string } => ({ ...job, account });
-  const jobs = {
-    async find(id: string) {
-      for (const m of governed()) {
-        const job = await m.governor.parts.jobs.find(id);
-        if (job) return tagged(m.account.id)(job);
-      }
-      return null;
-    },
-    async list(state: ListableState, opts: { limit?: number; policy?: string; region?: string; account?: string } = {}) {
-      const limit = opts.limit ?? 50;
-      const parts = await Promise.all(
-        governed()
-          .filter((m) => opts.account === undefined || m.account.id === opts.account)
-          .map(async (m) => (await m.governor.parts.jobs.list(state, opts)).map(tagged(m.account.id))),
-      );
-      return parts.flat().sort((a, b) => (a.timestamps.created < b.timestamps.created ? 1 : a.timestamps.created > b.timestamps.created ? -1 : 0)).slice(0, limit);
-    },
-    async retry(id: string) {
-      for (const m of governed()) {
-        if (await m.governor.parts.jobs.find(id)) return tagged(m.account.id)(await m.governor.parts.jobs.retry(id));
-      }
-      throw new TagwardenError('NOT_FOUND', 'no job with this ID in any queue', { details: { id } });
-    },
-  };
+  const jobs = mergedJobInspector(() => governed().map((m) => ({ account: m.account.id, jobs: m.governor.parts.jobs })));
 
   const policies = {
     async list(): Promise<PolicyView[]> {

@@ -15,7 +15,7 @@ import { TagwardenError } from '../errors.js';
 import { createLogger, type Logger } from '../logging/index.js';
 import { formatFinding } from '../policy/index.js';
 import { accountQueuePrefix } from '../queue/index.js';
-import type { PolicyRunSummary } from '../queue/index.js';
+import type { JobInspector, JobView, ListableState, PolicyRunSummary } from '../queue/index.js';
 import { runOnce, type OnceOptions, type OnceResult } from './once.js';
 import { planPolicies, type PlanOptions, type PlanReport, type PlanRow } from './plan.js';
 
@@ -228,6 +228,38 @@ export async function planAccounts(
       dryRun: new Set(rows.filter((r) => r.mode === 'dryRun' && !r.overCap).map((r) => r.policy)).size,
     },
     accounts: parts.map((p) => p.run),
+  };
+}
+
+/**
+ * One job inspector over many accounts' inspectors: every job it shows carries its `account`; `find` and
+ * `retry` look in each account in turn, `list` merges them newest first (`account` restricts it).
+ */
+export function mergedJobInspector(members: () => ReadonlyArray<{ account: string; jobs: JobInspector }>) {
+  const tagged = (account: string) => (job: JobView): JobView & { account: string } => ({ ...job, account });
+  return {
+    async find(id: string) {
+      for (const m of members()) {
+        const job = await m.jobs.find(id);
+        if (job) return tagged(m.account)(job);
+      }
+      return null;
+    },
+    async list(state: ListableState, opts: { limit?: number; policy?: string; region?: string; account?: string } = {}) {
+      const limit = opts.limit ?? 50;
+      const parts = await Promise.all(
+        members()
+          .filter((m) => opts.account === undefined || m.account === opts.account)
+          .map(async (m) => (await m.jobs.list(state, opts)).map(tagged(m.account))),
+      );
+      return parts.flat().sort((a, b) => (a.timestamps.created < b.timestamps.created ? 1 : a.timestamps.created > b.timestamps.created ? -1 : 0)).slice(0, limit);
+    },
+    async retry(id: string) {
+      for (const m of members()) {
+        if (await m.jobs.find(id)) return tagged(m.account)(await m.jobs.retry(id));
+      }
+      throw new TagwardenError('NOT_FOUND', 'no job with this ID in any queue', { details: { id } });
+    },
   };
 }
 

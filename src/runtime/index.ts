@@ -17,6 +17,6 @@ export {
 } from './saved-plan.js';
 export { createCore, jobOptionsOf, type Core, type RuntimeOptions } from './core.js';
 export {
-  accountConfig, governedAccounts, loadAccounts, planAccounts, readAccountsFile, runOnceAccounts,
+  accountConfig, governedAccounts, loadAccounts, mergedJobInspector, planAccounts, readAccountsFile, runOnceAccounts,
   type AccountRun, type AccountsOnceOptions, type AccountsOnceResult, type AccountsPlanReport,
 } from './accounts.js';

@@ -12,7 +12,9 @@ import { createEmulatorAdmin, startEmulator, type EmulatorAccount, type Emulator
 import { createMemoryLogger } from '../../src/logging/index.js';
 import { accountQueuePrefix } from '../../src/queue/index.js';
 import { startDaemon, type Daemon } from '../../src/runtime/index.js';
-import { EMULATOR_KEYS, REDIS_URL, UNLIMITED_QUOTAS, cleanupPrefix, eventually, policyDoc, testConfig, uniquePrefix, writePolicies } from '../support/harness.js';
+import {
+  EMULATOR_KEYS, REDIS_URL, UNLIMITED_QUOTAS, cleanupPrefix, eventually, policyDoc, spawnTagwarden, tagwardenEnv, testConfig, uniquePrefix, writePolicies,
+} from '../support/harness.js';
 
 const REGION = 'cn-hangzhou';
 const PROD = '1100000000000001';
@@ -195,6 +197,15 @@ describe('the daemon over many accounts', () => {
     expect(skipped.status).toBe(409);
     const jobs = await api('GET', '/v1/jobs?state=completed&limit=1000');
     expect((jobs.body.jobs as Array<{ account: string }>).some((j) => j.account === PROD)).toBe(true);
+    // The CLI reads every account's queues too, and names the account of each job (--account restricts).
+    const env = tagwardenEnv({ emulatorUrl: emu.url, prefix, regions: [REGION], extra: { TAGWARDEN_ACCOUNTS_FILE: accountsPath, TAGWARDEN_LOG_LEVEL: 'warn' } });
+    const listed = spawnTagwarden(['jobs', 'list', '--state', 'completed', '--limit', '1000', '--account', 'dev', '--json'], env);
+    expect((await listed.exited).code).toBe(0);
+    const cliJobs = JSON.parse(listed.lines.join('\n')) as Array<{ account: string; queue: string }>;
+    expect(cliJobs.length).toBeGreaterThan(0);
+    expect(cliJobs.every((j) => j.account === DEV)).toBe(true);
+    expect(cliJobs.filter((j) => j.queue.startsWith('untag-')).every((j) => j.queue === `untag-${DEV}-${REGION}`)).toBe(true);
+    expect(cliJobs.some((j) => j.queue.startsWith('untag-'))).toBe(true);
   }, 60_000);
 
   it('an account added to the accounts file is governed after the next refresh', async () => {
