@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { API_NAMES, DOCUMENTED_QUOTAS, KNOWN_REGIONS, regionIdProblem, type ApiName } from '../model.js';
 import { TagwardenError } from '../errors.js';
+import { parseRedisTopology, redactRedisUrl, topologySecrets } from '../queue/topology.js';
 
 const bool = z
   .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no', ''])])
@@ -24,10 +25,31 @@ const regionList = z
 
 /** Every setting, its environment variable and its default. The README's configuration table mirrors this. */
 export const CONFIG_SCHEMA = z.object({
-  /** REDIS_URL: the Redis shared by every replica. */
-  redisUrl: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').default('redis://127.0.0.1:6379'),
-  /** TAGWARDEN_QUEUE_PREFIX: Redis key prefix, so tests and deployments can share one Redis. Use `{name}` on Redis Cluster. */
-  queuePrefix: z.string().regex(/^[A-Za-z0-9_{}.-]+$/, 'letters, digits, _ . - { } only').default('tagwarden'),
+  /**
+   * REDIS_URL: the Redis shared by every replica. `redis://` or `rediss://` (one server or a proxy),
+   * `redis+cluster://[user:pass@]h1:p1,h2:p2` (Redis Cluster seed nodes), or
+   * `redis+sentinel://[user:pass@]s1:p1,s2:p2/masterName[?sentinelPassword=...]` (Sentinel). TAGWARDEN_REDIS_CLUSTER_NODES
+   * or TAGWARDEN_REDIS_SENTINELS with TAGWARDEN_REDIS_SENTINEL_MASTER build the same URLs (see loadConfig).
+   */
+  redisUrl: z
+    .string()
+    .superRefine((url, ctx) => {
+      try {
+        parseRedisTopology(url);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: err instanceof Error ? err.message : 'invalid Redis URL' });
+      }
+    })
+    .default('redis://127.0.0.1:6379'),
+  /**
+   * TAGWARDEN_QUEUE_PREFIX: Redis key prefix, so tests and deployments can share one Redis. On Redis Cluster keep it
+   * plain: tagwarden hash-tags every queue and key itself (a `{name}` prefix puts everything in one slot).
+   */
+  queuePrefix: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]*(\{[A-Za-z0-9_.-]+\}[A-Za-z0-9_.-]*)?$/, 'letters, digits, _ . - only, with at most one {tag}')
+    .refine((p) => p.length > 0, 'must not be empty')
+    .default('tagwarden'),
   /** TAGWARDEN_ENDPOINT: the VpcPeer endpoint, with scheme. */
   endpoint: z.url({ protocol: /^https?$/ }).default('https://vpcpeer.aliyuncs.com'),
   /** TAGWARDEN_SIGNATURE_VERSION: v3 (ACS3-HMAC-SHA256) or v2 (HMAC-SHA1). */
@@ -185,9 +207,13 @@ export function envNameOf(key: string): string | undefined {
   return key in ENV_NAMES ? ENV_NAMES[key as keyof typeof ENV_NAMES] : undefined;
 }
 
+/** Read by loadConfig besides ENV_NAMES: Redis Cluster seed nodes or Sentinels listed one by one. */
+const REDIS_TOPOLOGY_ENV = ['TAGWARDEN_REDIS_CLUSTER_NODES', 'TAGWARDEN_REDIS_SENTINELS', 'TAGWARDEN_REDIS_SENTINEL_MASTER'];
+
 /** Environment variable names, for documentation and the deploy checks. */
 export const CONFIG_ENV_NAMES: readonly string[] = [
   ...Object.values(ENV_NAMES),
+  ...REDIS_TOPOLOGY_ENV,
   ...API_NAMES.map((api) => `TAGWARDEN_QUOTA_${api.toUpperCase()}`),
 ];
 
@@ -212,6 +238,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   for (const [key, value] of Object.entries(overrides)) {
     if (value !== undefined && key !== 'quotas') raw[key] = value;
   }
+  // Cluster seed nodes or Sentinels given one by one: the credentials (if any) come from REDIS_URL.
+  const clusterNodes = env.TAGWARDEN_REDIS_CLUSTER_NODES?.trim();
+  const sentinels = env.TAGWARDEN_REDIS_SENTINELS?.trim();
+  const sentinelMaster = env.TAGWARDEN_REDIS_SENTINEL_MASTER?.trim();
+  const multi: string[] = [];
+  if (clusterNodes && sentinels) multi.push('TAGWARDEN_REDIS_CLUSTER_NODES and TAGWARDEN_REDIS_SENTINELS: set one of them, not both');
+  if (sentinels && !sentinelMaster) multi.push('TAGWARDEN_REDIS_SENTINEL_MASTER: required with TAGWARDEN_REDIS_SENTINELS');
+  if (sentinelMaster && !sentinels) multi.push('TAGWARDEN_REDIS_SENTINELS: required with TAGWARDEN_REDIS_SENTINEL_MASTER');
+  if (multi.length > 0) throw new TagwardenError('CONFIG_INVALID', `invalid configuration:\n  ${multi.join('\n  ')}`, { details: { problems: multi } });
+  if ((clusterNodes || sentinels) && overrides.redisUrl === undefined) {
+    const base = typeof raw.redisUrl === 'string' ? raw.redisUrl : 'redis://';
+    const tls = base.startsWith('rediss');
+    const userinfo = /^[a-z+]+:\/\/([^@/?#]*)@/.exec(base)?.[1];
+    const auth = userinfo ? `${userinfo}@` : '';
+    raw.redisUrl = clusterNodes
+      ? `redis${tls ? 's' : ''}+cluster://${auth}${clusterNodes.replace(/\s+/g, '')}`
+      : `redis${tls ? 's' : ''}+sentinel://${auth}${(sentinels ?? '').replace(/\s+/g, '')}/${encodeURIComponent(sentinelMaster ?? '')}`;
+  }
   const parsed = CONFIG_SCHEMA.superRefine((c, ctx) => {
     // With many accounts each account's keys are under its own hash tag (queue/names.ts accountQueuePrefix):
     // Redis hashes the first {...} of a key, so braces in the prefix would put every account in one slot.
@@ -230,20 +274,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     });
   }
   const secrets = SECRET_ENV.map((name) => env[name]).filter((v): v is string => typeof v === 'string' && v.length >= 4);
-  const redisPassword = passwordOf(parsed.data.redisUrl);
-  if (redisPassword) secrets.push(redisPassword);
+  secrets.push(...topologySecrets(parseRedisTopology(parsed.data.redisUrl)).filter((s) => s.length >= 4));
   if (parsed.data.apiToken) secrets.push(parsed.data.apiToken);
   if (parsed.data.eventsToken) secrets.push(parsed.data.eventsToken);
   return deepFreeze({ ...parsed.data, secrets: [...new Set(secrets)] });
-}
-
-function passwordOf(url: string): string | undefined {
-  try {
-    const password = decodeURIComponent(new URL(url).password);
-    return password.length > 0 ? password : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** A view of the config that is safe to log: secrets and credentials in URLs removed. */
@@ -251,7 +285,7 @@ export function describeConfig(config: AppConfig): Record<string, unknown> {
   const { secrets: _secrets, apiToken, eventsToken, redisUrl, ...rest } = config;
   return {
     ...rest,
-    redisUrl: redisUrl.replace(/\/\/([^@/]*)@/, '//***@'),
+    redisUrl: redactRedisUrl(redisUrl),
     apiToken: apiToken ? 'set' : 'unset',
     eventsToken: eventsToken ? 'set' : 'unset',
   };

@@ -356,3 +356,4 @@ export type Metrics = ReturnType<typeof createMetrics>;
 export function collectProcessMetrics(registry: Registry): void {
   collectDefaultMetrics({ register: registry });
 }
+export { registerRedisNodeGauge, type RedisNodeSample } from './redis-nodes.js';

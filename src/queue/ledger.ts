@@ -1,7 +1,7 @@
 // The run ledger in Redis: which batches a run planned, which ended, and per-policy counters.
 // Counting happens once per batch even when a crashed worker's job is processed again.
-import type { Redis } from 'ioredis';
-import { cachedScript } from './redis.js';
+import { runTag } from './names.js';
+import { cachedScript, type RedisClient } from './redis.js';
 
 export interface ScanSummary {
   scanned: number;
@@ -150,9 +150,12 @@ const appendLogScript = cachedScript(APPEND_LOG);
 const recordEmptyScript = cachedScript(RECORD_EMPTY);
 const recordScanScript = cachedScript(RECORD_SCAN);
 
-/** Bookkeeping for runs (`run --once`, `/v1/policies`). Keys expire after 7 days. */
-export function createLedger(redis: Redis, prefix: string) {
-  const key = (runId: string, part: string) => `${prefix}:run:${runId}:${part}`;
+/**
+ * Bookkeeping for runs (`run --once`, `/v1/policies`). Keys expire after 7 days. A run's keys share its hash tag
+ * (`prefix:run:{runId}:part`), so each script touches one Redis Cluster slot.
+ */
+export function createLedger(redis: RedisClient, prefix: string) {
+  const key = (runId: string, part: string) => `${prefix}:run:${runTag(runId)}:${part}`;
   const statusKey = `${prefix}:policy-status`;
   // One saved plan per (policy, region), not per run: any later scan finds an interrupted one and finishes it.
   const planKey = (policy: string, region: string) => `${prefix}:scan-plan:${policy}|${region}`;

@@ -1,15 +1,40 @@
 // Queue names and the job options every producer uses, so jobs look the same whoever adds them.
 import type { JobsOptions } from 'bullmq';
 
-/** One scan queue for every policy and region; List* quotas are enforced per call by the rate limiter. */
-export const SCAN_QUEUE = 'scan';
+/**
+ * The Redis Cluster hash tag of an account's keys. Redis hashes only the text between the first `{` and the next
+ * `}` of a key, so every key carrying `{account}` (its untag queues, its rate-limiter state) lives in one slot: a
+ * BullMQ or tagwarden Lua script then never touches two slots, and different accounts spread over the masters.
+ * Account IDs cannot contain braces (config and payload schemas refuse them); anything else that could is
+ * replaced, so the tag is never cut short. Use this for every account-scoped key or queue name.
+ */
+export function accountTag(account: string): string {
+  const cleaned = account.replace(/[{}]/g, '_');
+  return `{${cleaned === '' ? '_' : cleaned}}`;
+}
+
+/**
+ * The hash tag of one run's ledger keys: a ledger script touches only the keys of one run, and runs spread over
+ * the masters.
+ */
+export function runTag(runId: string): string {
+  const cleaned = runId.replace(/[{}]/g, '_');
+  return `{${cleaned === '' ? '_' : cleaned}}`;
+}
+
+/**
+ * One scan queue for every policy and region; List* quotas are enforced per call by the rate limiter. Its name
+ * is its own hash tag, so all its keys share one slot on Redis Cluster.
+ */
+export const SCAN_QUEUE = '{scan}';
 
 /**
  * One untag queue per quota scope (account, region): a throttled region pauses only its own queue
- * (queue.rateLimit), never another region's.
+ * (queue.rateLimit), never another region's. The account's hash tag keeps the queue's keys in one slot and
+ * places all of an account's queues with its rate-limiter state.
  */
 export function untagQueueName(account: string, region: string): string {
-  return `untag-${account}-${region}`;
+  return `untag-${accountTag(account)}-${region}`;
 }
 
 /**

@@ -1,18 +1,17 @@
 // The producer API other systems use to hand tagwarden work: validated, split into valid batches, deduplicated.
 import { createHash, randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { TagwardenError } from '../errors.js';
 import { MAX_IDS_PER_CALL, MAX_KEYS_PER_CALL } from '../model.js';
 import { batchId, splitIntoCalls } from '../planner/index.js';
 import { UntagRequestSchema, describeIssues, type UntagJob, type UntagRequest } from './payloads.js';
 import { createLogger, type Logger } from '../logging/index.js';
-import { connectionErrorReporter, createRedis, reportErrors } from './redis.js';
+import { connectionErrorReporter, createRedis, reportErrors, type RedisClient } from './redis.js';
 import { untagJobOptions, untagQueueName, type RetentionOptions } from './names.js';
 
 export interface ProducerOptions {
   /** A Redis URL, or a connection to share (the caller keeps ownership and closes it). */
-  connection: string | Redis;
+  connection: string | RedisClient;
   /** TAGWARDEN_QUEUE_PREFIX of the deployment that should do the work (default `tagwarden`). */
   prefix?: string;
   /** TAGWARDEN_ACCOUNT_ID of that deployment (default `default`). */

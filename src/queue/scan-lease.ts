@@ -1,7 +1,6 @@
 // The scan lease: at most one scan of a (policy, region) runs at a time, across every replica and entry point
 // (schedule, API, `run --once`). A lease in Redis, renewed while the scan runs, held by one run ID.
-import type { Redis } from 'ioredis';
-import { cachedScript } from './redis.js';
+import { cachedScript, type RedisClient } from './redis.js';
 
 /** Who holds a scan lease: the run and the scan job. */
 export interface LeaseHolder {
@@ -52,7 +51,7 @@ function parse(raw: string): LeaseHolder {
 }
 
 /** Scan leases under `prefix:scan-lease:`. */
-export function createScanLease(redis: Redis, prefix: string): ScanLease {
+export function createScanLease(redis: RedisClient, prefix: string): ScanLease {
   const key = (policy: string, region: string) => `${prefix}:scan-lease:${policy}|${region}`;
   return {
     async acquire(policy, region, holder, ttlMs) {

@@ -1,9 +1,9 @@
 // The global rate limiter: one GCRA state per (account, region, API) in Redis, shared by every replica.
-import type { Redis } from 'ioredis';
 import { TagwardenError } from '../errors.js';
 import { API_NAMES, type ApiName } from '../model.js';
 import { GCRA_SCRIPT } from './gcra-script.js';
-import { cachedScript } from '../queue/redis.js';
+import { cachedScript, type RedisClient } from '../queue/redis.js';
+import { accountTag } from '../queue/names.js';
 
 /** How much of which quota to use, and how to adapt to throttling. */
 export interface RateLimiterOptions {
@@ -122,9 +122,9 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
  * share one budget per (account, region, API) and regions and APIs never slow each other down.
  * In any window of `windowMs` (sliding, hence also epoch-aligned) the grants never exceed the quota.
  */
-export function createRateLimiter(redis: Redis, options: RateLimiterOptions): RateLimiter {
+export function createRateLimiter(redis: RedisClient, options: RateLimiterOptions): RateLimiter {
   const cfg = resolve(options);
-  const keyOf = (region: string, api: ApiName): string => `${options.prefix}:ratelimit:${options.account}:${region}:${api}`;
+  const keyOf = (region: string, api: ApiName): string => `${options.prefix}:ratelimit:${accountTag(options.account)}:${region}:${api}`;
 
   async function run(op: 'acquire' | 'penalize' | 'state', region: string, api: ApiName, retryAfterUs = 0): Promise<string[]> {
     const args = [

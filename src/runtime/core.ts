@@ -2,19 +2,20 @@
 import { Queue } from 'bullmq';
 import pLimit from 'p-limit';
 import { Registry } from 'prom-client';
-import type { Redis } from 'ioredis';
 import {
   classifyError, createCloudClient, type CloudApi, type CloudClientOptions, type CloudHooks, type SdkCredentialsProvider,
 } from '../cloud/index.js';
 import type { AppConfig } from '../config/index.js';
 import { createLogger, type Logger } from '../logging/index.js';
-import { codeLabel, collectProcessMetrics, createMetrics, type Metrics } from '../metrics/index.js';
+import { codeLabel, collectProcessMetrics, createMetrics, registerRedisNodeGauge, type Metrics } from '../metrics/index.js';
 import { isKnownRegion } from '../model.js';
 import { createRateLimiter, type RateLimiter } from '../ratelimit/index.js';
 import {
   SCAN_QUEUE,
+  checkRedis,
   createLedger,
   connectionErrorReporter,
+  topologyKindOf,
   createRedis,
   reportErrors,
   createScanLease,
@@ -22,6 +23,7 @@ import {
   untagJobOptions,
   untagQueueName,
   type Ledger,
+  type RedisClient,
 } from '../queue/index.js';
 import type { PageRetry } from '../discovery/index.js';
 import { createWorkerPool, jitteredBackoff, type WorkerPool } from '../worker/index.js';
@@ -73,7 +75,7 @@ export interface AuthState {
 export interface Core {
   config: AppConfig;
   logger: Logger;
-  redis: Redis;
+  redis: RedisClient;
   registry: Registry;
   metrics: Metrics;
   limiter: RateLimiter;
@@ -128,6 +130,10 @@ export function createCore(config: AppConfig, options: RuntimeOptions = {}): Cor
       const read = Promise.all(queues().map(async (q) => ({ queue: q.name, counts: await q.getJobCounts('waiting', 'active', 'delayed', 'failed') })));
       return withTimeout(read, 2_000, []);
     },
+  );
+  // Which masters answer, named by address: the node in trouble during a failover or an outage.
+  registerRedisNodeGauge(registry, async () =>
+    (await checkRedis(redis, 1_000)).nodes.map((n) => ({ topology: topologyKindOf(redis), node: n.address, role: n.role, ok: n.ok })),
   );
   const limiter = createRateLimiter(redis, {
     prefix: config.queuePrefix,

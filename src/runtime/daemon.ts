@@ -15,7 +15,7 @@ import { describeConfig } from '../config/index.js';
 import { createHttpServer, createRedisSessionStore, type PolicyView, type ReadinessReport } from '../http/index.js';
 import { formatFinding, type CompiledPolicy } from '../policy/index.js';
 import { readPolicySources, watchPolicySources, type PolicyWatcher } from '../policy-files/index.js';
-import { connectionErrorReporter, createJobInspector, createProducer, createScanLease, reportErrors, type JobInspector, type Producer } from '../queue/index.js';
+import { checkRedis, connectionErrorReporter, createJobInspector, createProducer, createScanLease, reportErrors, type JobInspector, type Producer } from '../queue/index.js';
 import { createPolicyScheduler, createPolicySet, requestScan } from '../scheduler/index.js';
 import { createCore, dashboardLabels, jobOptionsOf, pageRetryOf, untagLimiterMax, withTimeout, type RuntimeOptions } from './core.js';
 import { createRedisGuard, policySetFingerprint } from './redis-guard.js';
@@ -187,13 +187,14 @@ export async function startGovernor(config: AppConfig, options: RuntimeOptions, 
   windowWorker.on('failed', (job, err) => logger.warn('event window failed', { jobId: job?.id, attempts: job?.attemptsMade, err: err.message }));
 
   const readiness = async (): Promise<ReadinessReport> => {
-    const ping = redis.status === 'ready' ? await withTimeout(redis.ping().then(() => true, () => false), 1_000, false) : false;
-    if (ping) {
+    // Every master is pinged (a Cluster's too): the detail names the topology and the node in trouble.
+    const health = await checkRedis(redis, 1_000);
+    if (health.ok) {
       const lost = await withTimeout(guard.check().catch(() => false), 1_000, false);
       if (lost) void resyncSchedulers();
     }
     const checks = {
-      redis: ping ? { ok: true } : { ok: false, detail: `redis not reachable (connection ${redis.status})` },
+      redis: { ok: health.ok, detail: health.detail },
       workers: workers.running() ? { ok: true } : { ok: false, detail: closing ? 'shutting down' : 'workers not running' },
       policies: policySet.loaded()
         ? { ok: true, detail: `${policySet.policies().length} loaded` }

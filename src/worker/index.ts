@@ -1,10 +1,9 @@
 // Owns the BullMQ workers: the scan processor, the untag processor per region, and the failure switch.
 // Must not read config or the environment, nor build clients: runtime/ passes everything in.
 import { Worker, type Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { audit, redactString, redactValue, type Logger } from '../logging/index.js';
 import type { Metrics } from '../metrics/index.js';
-import { BACKOFF_TYPE, SCAN_QUEUE, UntagJobSchema, untagQueueName } from '../queue/index.js';
+import { BACKOFF_TYPE, SCAN_QUEUE, UntagJobSchema, untagQueueName, type RedisClient } from '../queue/index.js';
 import { jitteredBackoff, type BackoffOptions } from './backoff.js';
 import { createScanProcessor, type ScanDeps } from './scan.js';
 import { createUntagProcessor, type UntagDeps } from './untag.js';
@@ -19,7 +18,7 @@ export { REPEATED_SCAN_WRITE_POINTS, SCAN_WRITE_POINTS, scanWritePointOf, type S
 export type { UntagResult } from './untag.js';
 
 export interface WorkerPoolOptions {
-  connection: Redis;
+  connection: RedisClient;
   prefix: string;
   account: string;
   regions: readonly string[];

@@ -114,7 +114,7 @@ describe('authentication', () => {
     expect((await call(fixture, 'GET', '/admin/queues', { headers: { cookie } })).status).toBe(200);
     const api = await call(fixture, 'GET', '/admin/queues/api/queues', { headers: { cookie } });
     expect(api.status).toBe(200);
-    expect(JSON.stringify(api.body)).toContain('untag-acct-cn-hangzhou');
+    expect(JSON.stringify(api.body)).toContain('untag-{acct}-cn-hangzhou');
     // The cookie is for the dashboard only, not for the work-accepting API.
     expect((await call(fixture, 'POST', '/v1/untag', { body: untagBody, headers: { cookie } })).status).toBe(401);
 

@@ -48,8 +48,8 @@ describe('Bull Board in a browser', () => {
 
     await page.fill('#token', TOKEN);
     await Promise.all([page.waitForURL(`${fixture.base}/admin/queues`), page.click('button[type=submit]')]);
-    await page.getByText('untag-acct-cn-hangzhou').first().waitFor();
-    await page.getByText('untag-acct-cn-beijing').first().waitFor();
+    await page.getByText('untag-{acct}-cn-hangzhou').first().waitFor();
+    await page.getByText('untag-{acct}-cn-beijing').first().waitFor();
     expect(await page.title()).toBe('tagwarden');
 
     const cookies = await context.cookies(`${fixture.base}/admin/queues`);

@@ -4,7 +4,7 @@ import { Queue } from 'bullmq';
 import { Registry } from 'prom-client';
 import { createHttpServer, type HttpDeps, type PolicyDirectory, type ReadinessReport, type SessionStore } from '../../src/http/index.js';
 import { createMemoryLogger } from '../../src/logging/index.js';
-import { SCAN_QUEUE, createJobInspector, createProducer, createRedis, untagQueueName } from '../../src/queue/index.js';
+import { SCAN_QUEUE, createJobInspector, createProducer, createRedis, deletePrefix, untagQueueName } from '../../src/queue/index.js';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const TOKEN = 'tw-test-token-9f8e7d6c5b4a3210';
@@ -66,9 +66,7 @@ export async function startFixture(options: FixtureOptions = {}) {
       await server.close();
       await producer.close();
       await Promise.all(queues.map((q) => q.close()));
-      const keys: string[] = [];
-      for await (const batch of redis.scanStream({ match: `${prefix}:*`, count: 500 }) as AsyncIterable<string[]>) keys.push(...batch);
-      if (keys.length) await redis.del(...keys);
+      await deletePrefix(redis, prefix);
       await redis.quit();
     },
   };

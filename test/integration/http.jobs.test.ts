@@ -44,10 +44,10 @@ describe('GET /v1/jobs', () => {
 
     const waiting = await call(fixture, 'GET', `/v1/jobs/${id}`, { token: TOKEN });
     expect(waiting.status).toBe(200);
-    expect(waiting.body).toMatchObject({ id, queue: 'untag-acct-cn-hangzhou', name: 'untag', state: 'waiting', attemptsMade: 0, attempts: 3, failedReason: null, returnvalue: null });
+    expect(waiting.body).toMatchObject({ id, queue: 'untag-{acct}-cn-hangzhou', name: 'untag', state: 'waiting', attemptsMade: 0, attempts: 3, failedReason: null, returnvalue: null });
     expect((waiting.body as View).data.batchId).toBe(id);
 
-    await runWorker(fixture, 'untag-acct-cn-hangzhou', async () => {
+    await runWorker(fixture, 'untag-{acct}-cn-hangzhou', async () => {
       throw new Error('emulated failure');
     }, 'failed', id);
 
@@ -73,9 +73,9 @@ describe('GET /v1/jobs', () => {
     fixture = await startFixture({ token: TOKEN });
     const id = await enqueue(fixture, 'cn-beijing', ['pcc-done1']);
     const outcome = { resources: { 'pcc-done1': { outcome: 'removed', keys: ['temp'] } } };
-    await runWorker(fixture, 'untag-acct-cn-beijing', async () => outcome, 'completed', id);
+    await runWorker(fixture, 'untag-{acct}-cn-beijing', async () => outcome, 'completed', id);
     const res = await call(fixture, 'GET', `/v1/jobs/${id}`, { token: TOKEN });
-    expect(res.body).toMatchObject({ id, queue: 'untag-acct-cn-beijing', state: 'completed', attemptsMade: 1, returnvalue: outcome });
+    expect(res.body).toMatchObject({ id, queue: 'untag-{acct}-cn-beijing', state: 'completed', attemptsMade: 1, returnvalue: outcome });
   });
 
   it('answers 404 for unknown jobs and 400 for a bad state or limit', async () => {
@@ -103,7 +103,7 @@ describe('GET /v1/jobs', () => {
     expect([...created].sort((a, b) => b - a)).toEqual(created);
     expect(await inspector.list('waiting', { limit: 2 })).toHaveLength(2);
     expect(await inspector.list('failed')).toEqual([]);
-    expect((await inspector.find(second))?.queue).toBe('untag-acct-cn-beijing');
+    expect((await inspector.find(second))?.queue).toBe('untag-{acct}-cn-beijing');
     await expect(inspector.retry(first)).rejects.toMatchObject({ code: 'CONFLICT' });
     await expect(inspector.retry('missing-id')).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });

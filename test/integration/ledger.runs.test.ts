@@ -33,7 +33,7 @@ describe('run ledger', () => {
     // Two jobs a worker fails for good (one rejected as invalid, one unrecoverable), then three that wait.
     await queue.add('untag', { bad: true }, { jobId: 'b-invalid' });
     await queue.add('untag', { bad: true }, { jobId: 'b-failed' });
-    const workerConnection = redis.duplicate();
+    const workerConnection = createRedis(REDIS_URL, { connectionName: 'tagwarden-test-worker' });
     const worker = new Worker(queue.name, async () => {
       throw new UnrecoverableError('invalid untag job payload');
     }, { connection: workerConnection, prefix });

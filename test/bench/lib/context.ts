@@ -1,9 +1,8 @@
 // What every benchmark receives and returns, and small shared helpers (seeded PRNG, prefixes, Redis, sleeps).
 // Must not start processes or servers: benchmarks do, through processes.ts, and clean up themselves.
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Redis } from 'ioredis';
 import type { ApiName } from '../../../src/model.js';
-import { createRedis } from '../../../src/queue/index.js';
+import { createRedis, type RedisClient } from '../../../src/queue/index.js';
 import { cleanupPrefix, uniquePrefix } from '../../support/harness.js';
 import type { TargetCheck } from './report.js';
 
@@ -55,7 +54,7 @@ export async function withPrefix<T>(name: string, redisUrl: string, fn: (prefix:
 }
 
 /** A Redis connection closed after `fn`. */
-export async function withRedis<T>(redisUrl: string, fn: (redis: Redis) => Promise<T>): Promise<T> {
+export async function withRedis<T>(redisUrl: string, fn: (redis: RedisClient) => Promise<T>): Promise<T> {
   const redis = createRedis(redisUrl, { connectionName: 'tagwarden-bench' });
   try {
     return await fn(redis);

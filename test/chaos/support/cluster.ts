@@ -4,18 +4,17 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { createEmulatorAdmin, type EmulatorAdmin, type FaultConfig } from '../../../src/emulator/index.js';
 import { API_NAMES } from '../../../src/model.js';
 import { compilePolicies, type CompiledPolicy } from '../../../src/policy/index.js';
 import { readPolicySources } from '../../../src/policy-files/index.js';
-import { SCAN_QUEUE, untagQueueName } from '../../../src/queue/index.js';
+import { SCAN_QUEUE, untagQueueName, type RedisClient } from '../../../src/queue/index.js';
 import { REPO_ROOT, spawnTagwarden, tagwardenEnv } from '../../support/harness.js';
 import { stopProcess, track, type TrackedProcess } from './processes.js';
 
 /** The regions of the generated estate and of the shipped policies. */
 export const REGIONS = ['cn-hangzhou', 'cn-shanghai', 'cn-beijing'] as const;
-/** TAGWARDEN_ACCOUNT_ID of every chaos daemon: queues are `untag-chaos-<region>`. */
+/** TAGWARDEN_ACCOUNT_ID of every chaos daemon: queues are `untag-{chaos}-<region>`. */
 export const ACCOUNT = 'chaos';
 /** Temporary HOME directories of the processes started here, removed by removeHomes. */
 const homes: string[] = [];
@@ -107,7 +106,7 @@ export function removeHomes(): void {
 }
 
 /** The queues of a chaos deployment, read by the test itself. */
-export function chaosQueues(connection: Redis, prefix: string): { scan: Queue; untag: Map<string, Queue>; all: Queue[]; close(): Promise<void> } {
+export function chaosQueues(connection: RedisClient, prefix: string): { scan: Queue; untag: Map<string, Queue>; all: Queue[]; close(): Promise<void> } {
   const scan = new Queue(SCAN_QUEUE, { connection, prefix });
   const untag = new Map(REGIONS.map((r) => [r as string, new Queue(untagQueueName(ACCOUNT, r), { connection, prefix })]));
   const all = [scan, ...untag.values()];
