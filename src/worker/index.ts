@@ -1,6 +1,6 @@
 // Owns the BullMQ workers: the scan processor, the untag processor per region, and the failure switch.
 // Must not read config or the environment, nor build clients: runtime/ passes everything in.
-import { Worker, type Queue } from 'bullmq';
+import { Queue, Worker } from 'bullmq';
 import { audit, redactString, redactValue, type Logger } from '../logging/index.js';
 import type { Metrics } from '../metrics/index.js';
 import { BACKOFF_TYPE, SCAN_QUEUE, UntagJobSchema, untagQueueName, type RedisClient } from '../queue/index.js';
@@ -35,6 +35,12 @@ export interface WorkerPoolOptions {
   untagLimiter: { max: number; durationMs: number };
   /** After close() is asked, how long in-flight jobs may finish before the workers are closed by force. */
   drainTimeoutMs: number;
+  /**
+   * An idle, unpaused worker whose queue has held a job this long (and is not rate-limited) has a stuck fetch
+   * loop, which BullMQ can be left with after a Redis failover (a blocking connection lost with its master): the
+   * worker is replaced. Default 20000 ms; 0 turns the watchdog off.
+   */
+  stuckAfterMs?: number;
   metrics: Metrics;
   logger: Logger;
   /** Secret values scrubbed from every failure reason and return value BullMQ stores (as the logs are). */
@@ -80,7 +86,10 @@ export function createWorkerPool(
   queueFor: (region: string) => Queue,
 ): WorkerPool {
   const workers: Worker[] = [];
+  /** Jobs in flight per worker, from its own events (BullMQ exposes no count). */
+  const inFlight = new Map<Worker, number>();
   let closing: Promise<{ drained: boolean }> | undefined;
+  let watchdog: NodeJS.Timeout | undefined;
   const common = {
     connection: options.connection,
     prefix: options.prefix,
@@ -98,6 +107,11 @@ export function createWorkerPool(
   const strategy = jitteredBackoff(options.backoff);
 
   const watch = (worker: Worker, api: 'UnTagResources' | 'ListVpcPeerConnections') => {
+    inFlight.set(worker, 0);
+    worker.on('active', () => inFlight.set(worker, (inFlight.get(worker) ?? 0) + 1));
+    const ended = () => inFlight.set(worker, Math.max(0, (inFlight.get(worker) ?? 0) - 1));
+    worker.on('completed', ended);
+    worker.on('failed', ended);
     worker.on('error', (err) => options.logger.error('worker error', { queue: worker.name, err }));
     worker.on('stalled', (jobId) => {
       options.metrics.retries.inc({ api, reason: 'stalled' });
@@ -122,9 +136,17 @@ export function createWorkerPool(
     (job, region) => options.logger.debug('scan waits for a slot of its region', { jobId: job.id, region }),
   );
   const scanWorkerConcurrency = Math.min(256, options.scanConcurrency * KNOWN_REGIONS.length);
-  watch(new Worker(scanName, scan, { ...common, concurrency: scanWorkerConcurrency }), 'ListVpcPeerConnections');
+  /** How to build each worker again, for the watchdog. */
+  const factories = new Map<Worker, () => Worker>();
+  const makeScan = (): Worker => {
+    const worker = new Worker(scanName, scan, { ...common, concurrency: scanWorkerConcurrency });
+    watch(worker, 'ListVpcPeerConnections');
+    factories.set(worker, makeScan);
+    return worker;
+  };
+  makeScan();
   const untag = redacting(createUntagProcessor({ ...deps, queueFor }), secrets);
-  for (const region of options.regions) {
+  const makeUntag = (region: string): Worker => {
     // The limiter never binds before the shared GCRA limiter does (twice its rate); it is there because BullMQ
     // honours a queue's rate-limit pause (queue.rateLimit after a throttling answer) only on limited workers.
     const worker = new Worker(untagName(region), untag, {
@@ -162,12 +184,58 @@ export function createWorkerPool(
       });
     });
     watch(worker, 'UnTagResources');
-  }
+    factories.set(worker, () => makeUntag(region));
+    return worker;
+  };
+  for (const region of options.regions) makeUntag(region);
+
+  const run = (worker: Worker) => {
+    worker.run().catch((err: unknown) => options.logger.error('worker stopped with an error', { queue: worker.name, err }));
+  };
+  /** True when the worker takes nothing while its queue has had a job waiting for longer than stuckAfterMs. */
+  const stuck = async (worker: Worker, stuckAfterMs: number): Promise<boolean> => {
+    if ((inFlight.get(worker) ?? 0) > 0 || worker.isPaused() || !worker.isRunning()) return false;
+    const target = queueOf(worker);
+    if ((await target.getRateLimitTtl()) > 0) return false;
+    const [oldest] = await target.getJobs(['wait'], -1, -1, true);
+    return oldest !== undefined && Date.now() - oldest.timestamp > stuckAfterMs && (inFlight.get(worker) ?? 0) === 0;
+  };
+  const queues = new Map<string, Queue>();
+  const queueOf = (worker: Worker): Queue => {
+    let queue = queues.get(worker.name);
+    if (!queue) queues.set(worker.name, (queue = new Queue(worker.name, { connection: options.connection, prefix: options.prefix })));
+    return queue;
+  };
+  const checkStuck = async (stuckAfterMs: number) => {
+    for (const worker of [...workers]) {
+      if (closing) return;
+      if (!(await stuck(worker, stuckAfterMs).catch(() => false)) || closing) continue;
+      // Replace it: the old one is closed by force without waiting (its loop may never return).
+      options.logger.warn('worker takes no jobs while its queue has waiting ones; replacing it', { queue: worker.name, stuckAfterMs });
+      options.metrics.retries.inc({ api: worker.name === scanName ? 'ListVpcPeerConnections' : 'UnTagResources', reason: 'stalled' });
+      const make = factories.get(worker);
+      workers.splice(workers.indexOf(worker), 1);
+      inFlight.delete(worker);
+      factories.delete(worker);
+      void worker.close(true).catch(() => undefined);
+      if (make) run(make());
+    }
+  };
 
   return {
     start() {
-      for (const worker of workers) {
-        worker.run().catch((err: unknown) => options.logger.error('worker stopped with an error', { queue: worker.name, err }));
+      for (const worker of workers) run(worker);
+      const stuckAfterMs = options.stuckAfterMs ?? 20_000;
+      if (stuckAfterMs > 0) {
+        let checking = false;
+        watchdog = setInterval(() => {
+          if (checking || closing) return;
+          checking = true;
+          void checkStuck(stuckAfterMs).finally(() => {
+            checking = false;
+          });
+        }, Math.max(1_000, Math.round(stuckAfterMs / 4)));
+        watchdog.unref();
       }
     },
     running() {
@@ -175,6 +243,7 @@ export function createWorkerPool(
     },
     close({ force = false } = {}) {
       closing ??= (async () => {
+        clearInterval(watchdog);
         // Pausing stops taking jobs and resolves once the active ones have finished; the first close() then
         // decides graceful or forced (BullMQ hands every later close() the first one's promise).
         let drained = false;
@@ -188,6 +257,7 @@ export function createWorkerPool(
           if (!drained) options.logger.warn('drain timed out, closing workers by force', { drainTimeoutMs: options.drainTimeoutMs });
         }
         await Promise.all(workers.map((w) => w.close(!drained)));
+        await Promise.all([...queues.values()].map((q) => q.close().catch(() => undefined)));
         return { drained };
       })();
       return closing;
