@@ -166,9 +166,10 @@ describe('on a Redis Cluster of 3 masters with replicas', () => {
       const key = Object.keys(resource.tags)[0]!;
       const { jobIds } = await producer.untag({ region: 'cn-shanghai', resourceIds: [resource.id], tagKeys: [key], reason: 'after failover' });
       const queue = new Queue(untagQueueName(config.accountId, 'cn-shanghai'), { connection: redis, prefix });
-      await eventually(async () => ((await queue.getJobState(jobIds[0]!)) === 'completed' ? true : undefined), 60_000, 250).catch(async (err: unknown) => {
+      await eventually(async () => ((await queue.getJobState(jobIds[0]!)) === 'completed' ? true : undefined), 120_000, 250).catch(async (err: unknown) => {
         throw new Error(`job ${await queue.getJobState(jobIds[0]!)}; daemon log:\n${lines.slice(-30).join('\n')}`, { cause: err });
       });
+      process.stdout.write(`cluster failover: ${lines.filter((l) => l.includes('replacing it')).length} stuck workers replaced\n`);
       const tags = (await admin.getState()).resources.find((r) => r.id === resource.id)!.tags;
       expect(tags).not.toHaveProperty(key);
       await queue.close();
@@ -178,7 +179,7 @@ describe('on a Redis Cluster of 3 masters with replicas', () => {
       // The dead master comes back as a replica of the promoted one.
       if (killing) await (await killing).killed.start();
     }
-  }, 180_000);
+  }, 240_000);
 });
 
 describe('on a Sentinel-monitored master with a replica', () => {
