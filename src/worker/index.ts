@@ -3,7 +3,7 @@
 import { Queue, Worker } from 'bullmq';
 import { audit, redactString, redactValue, type Logger } from '../logging/index.js';
 import type { Metrics } from '../metrics/index.js';
-import { BACKOFF_TYPE, SCAN_QUEUE, UntagJobSchema, untagQueueName, type RedisClient } from '../queue/index.js';
+import { BACKOFF_TYPE, SCAN_QUEUE, UntagJobSchema, connectionErrorReporter, reportErrors, untagQueueName, type RedisClient } from '../queue/index.js';
 import { jitteredBackoff, type BackoffOptions } from './backoff.js';
 import { createScanProcessor, type ScanDeps } from './scan.js';
 import { createUntagProcessor, type UntagDeps } from './untag.js';
@@ -201,9 +201,13 @@ export function createWorkerPool(
     return oldest !== undefined && Date.now() - oldest.timestamp > stuckAfterMs && (inFlight.get(worker) ?? 0) === 0;
   };
   const queues = new Map<string, Queue>();
+  const report = connectionErrorReporter(options.logger);
   const queueOf = (worker: Worker): Queue => {
     let queue = queues.get(worker.name);
-    if (!queue) queues.set(worker.name, (queue = new Queue(worker.name, { connection: options.connection, prefix: options.prefix })));
+    if (!queue) {
+      queue = reportErrors(new Queue(worker.name, { connection: options.connection, prefix: options.prefix }), `watchdog ${worker.name}`, report);
+      queues.set(worker.name, queue);
+    }
     return queue;
   };
   const checkStuck = async (stuckAfterMs: number) => {
