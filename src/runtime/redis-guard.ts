@@ -2,13 +2,13 @@
 // marker vanished or changed), an eviction policy that would drop jobs and schedulers, and a second deployment
 // with another policy set sharing the prefix. Each is logged at error, counted in a metric and shown in /readyz.
 import { createHash, randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../queue/index.js';
 import type { ReadinessCheck } from '../http/index.js';
 import type { Logger } from '../logging/index.js';
 import type { Metrics } from '../metrics/index.js';
 
 export interface RedisGuardOptions {
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   logger: Logger;
   metrics: Metrics;
