@@ -379,3 +379,21 @@ export async function startTestSentinel(): Promise<TestTopology & { sentinels: r
   }
   return topology;
 }
+
+/** One plain redis-server on a port of the range (password, append-only file): the floor the topologies are compared to. */
+export async function startTestStandalone(): Promise<{ url: string; password: string; node: RedisNode; close(): Promise<void> }> {
+  const [port] = await reservePorts(1);
+  const password = `tw-single-${randomBytes(12).toString('hex')}`;
+  const dir = mkdtempSync(join(tmpdir(), 'tw-single-'));
+  const node = new RedisNode(port!, dir, dataArgs(port!, password, []));
+  await node.start();
+  return {
+    url: `redis://:${password}@127.0.0.1:${port}`,
+    password,
+    node,
+    async close() {
+      await node.kill();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
