@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type RunningEmulator } from '../../src/emulator/index.js';
+import { untagQueueName } from '../../src/queue/index.js';
 import { deadPort, sh } from '../support/cli.js';
 import { cleanupPrefix, policyDoc, tagwardenEnv, uniquePrefix, writePolicies } from '../support/harness.js';
 
@@ -187,7 +188,7 @@ describe('cli output', () => {
       expect(table.stdout).toMatch(/^id\s+policy\s+region\s+state\s+attempts\s+reason\n$/);
       expect(table.code).toBe(0);
       const show = await sh(`tw jobs show ${all[0]!.id}`, qEnv);
-      expect(show.stdout).toMatch(new RegExp(`^job {7}${all[0]!.id}\nqueue {5}untag-default-cn-hangzhou\nstate {5}waiting   attempts 0/2\n`));
+      expect(show.stdout).toMatch(new RegExp(`^job {7}${all[0]!.id}\nqueue {5}${untagQueueName('default', 'cn-hangzhou').replace(/[{}]/g, '\\$&')}\nstate {5}waiting   attempts 0/2\n`));
       expect(show.stdout).toMatch(/removes {3}"FinanceDept"/);
     } finally {
       await cleanupPrefix(queued);

@@ -3,7 +3,7 @@
 // a cookie. The daemon's store is Redis, so a logout on one replica revokes the session on every one.
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRedisSessionStore } from '../../src/http/index.js';
-import { createRedis } from '../../src/queue/index.js';
+import { createRedis, untagQueueName } from '../../src/queue/index.js';
 import { REDIS_URL, cleanupPrefix, uniquePrefix } from '../support/harness.js';
 import { TOKEN, call, startFixture, type Fixture } from './http.fixture.js';
 
@@ -25,7 +25,8 @@ describe('dashboard sessions and cross-site requests', () => {
     return sessionCookie(res.headers.get('set-cookie') ?? '');
   }
 
-  const addPath = '/admin/queues/api/queues/untag-acct-cn-hangzhou/add';
+  const boardQueue = `/admin/queues/api/queues/${encodeURIComponent(untagQueueName('acct', 'cn-hangzhou'))}`;
+  const addPath = `${boardQueue}/add`;
   const waiting = async (fixture: Fixture) => (await fixture.untagQueue('cn-hangzhou').getJobCounts('waiting')).waiting ?? 0;
 
   it('refuses cookie-only cross-site posts on every kind of state-changing route, and lets same-origin ones in', async () => {
@@ -39,7 +40,7 @@ describe('dashboard sessions and cross-site requests', () => {
       { method: 'POST', path: addPath, headers: { cookie, 'sec-fetch-site': 'cross-site', origin: 'https://evil.example' }, rawBody: '{"name":"x"}', contentType: 'application/json' },
       { method: 'POST', path: addPath, headers: { cookie, 'sec-fetch-site': 'same-site' }, rawBody: '{"name":"x"}', contentType: 'application/json' },
       { method: 'POST', path: addPath, headers: { cookie, origin: 'null' }, rawBody: '{"name":"x"}', contentType: 'application/json' },
-      { method: 'PUT', path: '/admin/queues/api/queues/untag-acct-cn-hangzhou/clean/failed', headers: { cookie, origin: `http://${host}.evil.example` } },
+      { method: 'PUT', path: `${boardQueue}/clean/failed`, headers: { cookie, origin: `http://${host}.evil.example` } },
       { method: 'PUT', path: '/admin/queues/api/queues/pause', headers: { cookie } },
       { method: 'POST', path: '/admin/logout', headers: { cookie, origin: 'https://evil.example' } },
     ];
@@ -61,7 +62,7 @@ describe('dashboard sessions and cross-site requests', () => {
     expect(sameOrigin.status).toBe(200);
     expect(await waiting(fixture)).toBe(2);
     // A bearer token is no browser's ambient credential: no origin check.
-    expect((await call(fixture, 'PUT', '/admin/queues/api/queues/untag-acct-cn-hangzhou/pause', { token: TOKEN })).status).toBe(200);
+    expect((await call(fixture, 'PUT', `${boardQueue}/pause`, { token: TOKEN })).status).toBe(200);
   });
 
   it('two logins get different cookies; logout revokes its session only', async () => {

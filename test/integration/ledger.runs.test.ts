@@ -1,7 +1,7 @@
 // The run ledger on the real Redis: batches counted once, a retried failure replaced by its later success.
 import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLedger, createRedis } from '../../src/queue/index.js';
+import { createLedger, createRedis, untagQueueName } from '../../src/queue/index.js';
 import { REDIS_URL, cleanupPrefix, uniquePrefix } from '../support/harness.js';
 
 describe('run ledger', () => {
@@ -23,7 +23,7 @@ describe('run ledger', () => {
   it('counts a batch removed, failed for good or invalid as ended, so a run whose batches are gone blocks nothing', async () => {
     const prefix = uniquePrefix('ledger-live');
     const redis = createRedis(REDIS_URL);
-    const queue = new Queue('untag-default-cn-hangzhou', { connection: redis, prefix });
+    const queue = new Queue(untagQueueName('default', 'cn-hangzhou'), { connection: redis, prefix });
     cleanups.push(async () => {
       await queue.close();
       redis.disconnect();

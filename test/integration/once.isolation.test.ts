@@ -8,7 +8,7 @@ import { TagwardenError } from '../../src/errors.js';
 import { createMemoryLogger } from '../../src/logging/index.js';
 import { compilePolicies } from '../../src/policy/index.js';
 import { readPolicySources } from '../../src/policy-files/index.js';
-import { createProducer, createRedis, scanJobOptions, untagQueueName } from '../../src/queue/index.js';
+import { SCAN_QUEUE, createProducer, createRedis, scanJobOptions, untagQueueName } from '../../src/queue/index.js';
 import { runOnce } from '../../src/runtime/index.js';
 import { createPolicyScheduler } from '../../src/scheduler/index.js';
 import { untagCall } from '../chaos/support/oracle.js';
@@ -49,7 +49,7 @@ describe('run --once isolation', () => {
     const { logger } = createMemoryLogger({ level: 'warn', secrets: [] });
     // What a stopped daemon leaves behind: its scheduler (a scan job waiting) and a queued batch from the API.
     const redis = createRedis(REDIS_URL);
-    const scanQueue = new Queue('scan', { connection: redis, prefix });
+    const scanQueue = new Queue(SCAN_QUEUE, { connection: redis, prefix });
     const untagQueue = new Queue(untagQueueName('default', REGION), { connection: redis, prefix });
     const producer = createProducer({ connection: redis, prefix });
     cleanups.push(async () => {

@@ -7,7 +7,7 @@ import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createEmulatorAdmin, startEmulator, type EmulatorResource, type RunningEmulator } from '../../src/emulator/index.js';
 import { createMemoryLogger } from '../../src/logging/index.js';
-import { createRedis } from '../../src/queue/index.js';
+import { SCAN_QUEUE, createRedis } from '../../src/queue/index.js';
 import { startDaemon, type Daemon } from '../../src/runtime/index.js';
 import { EMULATOR_KEYS, eventually, policyDoc, testConfig, uniquePrefix, writePolicies } from '../support/harness.js';
 
@@ -126,7 +126,7 @@ describe('redis that forgets', () => {
     expect((await second.daemon.readiness()).checks.deployment?.detail).toMatch(/alpha/);
     const check = createRedis(`redis://127.0.0.1:${port}`);
     try {
-      const keys = await check.keys(`${prefix}:scan:repeat:*`);
+      const keys = await check.keys(`${prefix}:${SCAN_QUEUE}:repeat:*`);
       expect(keys.some((k) => k.includes('scan-alpha-')) && keys.some((k) => k.includes('scan-beta-'))).toBe(true);
     } finally {
       check.disconnect();

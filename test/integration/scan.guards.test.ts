@@ -4,6 +4,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createEmulatorAdmin, startEmulator, type RunningEmulator } from '../../src/emulator/index.js';
 import { createMemoryLogger } from '../../src/logging/index.js';
+import { runTag } from '../../src/queue/index.js';
 import { cleanupPrefix, eventually, policyDoc, startStagedRun, uniquePrefix, writePolicies } from '../support/harness.js';
 
 describe('scan guards', () => {
@@ -87,7 +88,7 @@ describe('scan guards', () => {
     const jobs = planned.map((j) => j.data as { batchId: string; resourceIds: string[]; tagKeys: string[] });
     await core.ledger.savePlan('temps', 'cn-hangzhou', { runId: 'run-x', counts: { scanned: 1200, violating: 1, tagsPlanned: 1 }, jobs: planned.map((j) => j.data) });
     await core.redis.hdel(`${prefix}:policy-status`, 'temps|cn-hangzhou');
-    await core.redis.del(...['scans', 'counters', 'batches', 'batches:temps|cn-hangzhou', 'queues'].map((k) => `${prefix}:run:run-x:${k}`));
+    await core.redis.del(...['scans', 'counters', 'batches', 'batches:temps|cn-hangzhou', 'queues'].map((k) => `${prefix}:run:${runTag('run-x')}:${k}`));
     for (const j of planned.slice(0, Math.floor(planned.length / 2))) await j.remove();
     const first = jobs[0]!;
     const state = await admin.getState({ ids: first.resourceIds });

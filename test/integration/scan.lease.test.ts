@@ -8,6 +8,7 @@ import { compilePolicies } from '../../src/policy/index.js';
 import { readPolicySources } from '../../src/policy-files/index.js';
 import { startDaemon } from '../../src/runtime/index.js';
 import { judgeRun, plannedBatches } from '../chaos/support/oracle.js';
+import { SCAN_QUEUE, untagQueueName } from '../../src/queue/index.js';
 import { EMULATOR_KEYS, cleanupPrefix, eventually, policyDoc, startStagedRun, testConfig, uniquePrefix, writePolicies } from '../support/harness.js';
 
 const REGION = 'cn-hangzhou';
@@ -116,8 +117,8 @@ describe('scan lease', () => {
     held.release();
 
     const redisQueue = (await import('bullmq')).Queue;
-    const untag = new redisQueue(`untag-${config.accountId}-${REGION}`, { connection: { url: config.redisUrl }, prefix });
-    const scanQueue = new redisQueue('scan', { connection: { url: config.redisUrl }, prefix });
+    const untag = new redisQueue(untagQueueName(config.accountId, REGION), { connection: { url: config.redisUrl }, prefix });
+    const scanQueue = new redisQueue(SCAN_QUEUE, { connection: { url: config.redisUrl }, prefix });
     cleanups.push(async () => {
       await untag.close();
       await scanQueue.close();

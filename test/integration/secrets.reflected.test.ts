@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createRedis } from '../../src/queue/index.js';
+import { createRedis, untagQueueName } from '../../src/queue/index.js';
 import { REDIS_URL, cleanupPrefix, daemonPort, eventually, spawnTagwarden, tagwardenEnv, uniquePrefix, writePolicies, type TagwardenProcess } from '../support/harness.js';
 
 const REGION = 'cn-hangzhou';
@@ -79,7 +79,7 @@ describe('reflected credentials never reach storage or output', () => {
     const seen: Array<{ where: string; text: string }> = [{ where: 'GET /v1/jobs/:id', text: JSON.stringify(job) }];
     const list = await fetch(`${base}/v1/jobs?state=failed`, { headers: auth });
     seen.push({ where: 'GET /v1/jobs', text: await list.text() });
-    const board = await fetch(`${base}/admin/queues/api/queues?activeQueue=untag-default-${REGION}&status=failed&page=1&jobsPerPage=10`, { headers: { authorization: `Bearer ${apiToken}` } });
+    const board = await fetch(`${base}/admin/queues/api/queues?activeQueue=${encodeURIComponent(untagQueueName('default', REGION))}&status=failed&page=1&jobsPerPage=10`, { headers: { authorization: `Bearer ${apiToken}` } });
     expect(board.status).toBe(200);
     const boardText = await board.text();
     expect(boardText).toContain(id);
