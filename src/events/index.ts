@@ -6,9 +6,5 @@ export { interpretEvent, callerAccessKeyId, eventAccountId, ACTED_EVENT_NAMES, I
 export { createEventStore, type EventStore, type Scope, type PendingEvent, type Claim } from './store.js';
 export { createEventIntake, windowJobId, type EventIntake, type EventIntakeOptions, type EventsAnswer, type WindowJob } from './intake.js';
 export { createWindowProcessor, type WindowDeps, type WindowResult, type AccountAccess } from './processor.js';
-
-/** The queue of coalescing windows of one deployment. */
-export function eventWindowQueueName(account: string): string {
-  return `events-${account}`;
-}
+export { eventWindowQueueName } from '../queue/names.js';
 export { createOwnIdentityRecorder, type OwnIdentityOptions } from './identity.js';

@@ -2,8 +2,8 @@
 // their region's next coalescing window, the window generation, the connections a window took, its saved
 // plan, and per-connection claims of batches still queued.
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
-import { cachedScript } from '../queue/index.js';
+import { EVENTS_TAG } from '../queue/names.js';
+import { cachedScript, type RedisClient } from '../queue/redis.js';
 
 /** One region's coalescing scope. The account is part of it so many accounts never share a window. */
 export interface Scope {
@@ -79,9 +79,10 @@ export interface Claim {
   keys: string[];
 }
 
-export function createEventStore(redis: Redis, prefix: string) {
+export function createEventStore(redis: RedisClient, prefix: string) {
   const scopeKey = (s: Scope) => `${s.account}:${s.region}`;
-  const key = (part: string) => `${prefix}:events:${part}`;
+  // Every key shares the store's hash tag: the accept script and a window's MULTI stay in one Redis Cluster slot.
+  const key = (part: string) => `${prefix}:events:${EVENTS_TAG}:${part}`;
   const seenKey = (source: string, id: string) => key(`seen:${createHash('sha256').update(`${source}\n${id}`).digest('hex').slice(0, 32)}`);
   // Access key IDs are not secrets, but Redis holds only their hash: a reader learns nothing it could use.
   const ownKey = (accessKeyId: string) => key(`own:${createHash('sha256').update(accessKeyId).digest('hex').slice(0, 32)}`);

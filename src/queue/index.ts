@@ -1,6 +1,6 @@
 // Owns queue names, job payload schemas, the run ledger and the producer API for other systems.
 // Must not process jobs or call the cloud: that is worker/'s job.
-export { SCAN_QUEUE, BACKOFF_TYPE, accountTag, runTag, untagQueueName, accountQueuePrefix, untagJobOptions, scanJobOptions, safeRunId, type RetentionOptions } from './names.js';
+export { SCAN_QUEUE, BACKOFF_TYPE, EVENTS_TAG, accountTag, runTag, untagQueueName, accountQueuePrefix, eventWindowQueueName, untagJobOptions, scanJobOptions, safeRunId, type RetentionOptions } from './names.js';
 export {
   UntagJobSchema,
   ScanJobSchema,
@@ -15,7 +15,9 @@ export { createProducer, parseUntagRequest, untagJobsOf, type Producer, type Pro
 export { createLedger, type Ledger, type PolicyRunSummary, type BatchEnd, type ScanCounts, type ScanSummary } from './ledger.js';
 export { createScanLease, type LeaseHolder, type ScanLease } from './scan-lease.js';
 export {
+  CrossSlotKeysError,
   cachedScript,
+  hashSource,
   checkRedis,
   connectionErrorReporter,
   createRedis,

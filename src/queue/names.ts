@@ -60,6 +60,20 @@ export function accountQueuePrefix(prefix: string, accountId: string): string {
   return `${prefix}.acct-{${accountId}}`;
 }
 
+/**
+ * The queue of event coalescing windows of one deployment, under the account's hash tag (one slot for the
+ * queue's keys, like an untag queue).
+ */
+export function eventWindowQueueName(account: string): string {
+  return `events-${accountTag(account)}`;
+}
+
+/**
+ * The hash tag of the event store (seen events, pending connections, windows, claims): one accept script takes
+ * the keys of several scopes at once, so every key of the store shares one slot.
+ */
+export const EVENTS_TAG = '{events}';
+
 /** The name of the custom backoff strategy workers register (exponential, full jitter, capped). */
 export const BACKOFF_TYPE = 'jittered';
 

@@ -291,10 +291,36 @@ function escapeGlob(text: string): string {
   return text.replace(/[*?[\]\\]/g, '\\$&');
 }
 
-/** A Lua script sent by SHA (EVALSHA), and in full only when Redis does not have it cached yet. */
+/**
+ * The part of a key Redis Cluster hashes: the text between the first `{` and the next `}` when it is not empty,
+ * otherwise the whole key. Two keys with the same hash source always share a slot.
+ */
+export function hashSource(key: string): string {
+  const open = key.indexOf('{');
+  if (open >= 0) {
+    const close = key.indexOf('}', open + 1);
+    if (close > open + 1) return key.slice(open + 1, close);
+  }
+  return key;
+}
+
+/** Thrown before a script is sent when its keys would fall in two Redis Cluster slots (on every topology). */
+export class CrossSlotKeysError extends Error {
+  override readonly name = 'CrossSlotKeysError';
+}
+
+/**
+ * A Lua script sent by SHA (EVALSHA), and in full only when Redis does not have it cached yet. Its keys must carry
+ * one hash tag (or be one key): checked before sending, on a single server too, so a script that Redis Cluster
+ * would refuse with CROSSSLOT fails in every test, not only on a cluster.
+ */
 export function cachedScript(lua: string): (redis: RedisClient, keys: readonly string[], args: readonly string[]) => Promise<unknown> {
   const sha = createHash('sha1').update(lua).digest('hex');
   return async (redis, keys, args) => {
+    const sources = new Set(keys.map(hashSource));
+    if (sources.size > 1) {
+      throw new CrossSlotKeysError(`script ${sha.slice(0, 12)} takes keys of ${sources.size} hash slots (${[...sources].slice(0, 3).map((k) => JSON.stringify(k.slice(0, 60))).join(', ')}): give them one hash tag`);
+    }
     try {
       return await redis.evalsha(sha, keys.length, ...keys, ...args);
     } catch (err) {

@@ -3,6 +3,7 @@
 // master and on one with 3 masters, at the same total quota; and the Redis CPU (user + system of every master
 // process) per batch. Measured, never asserted.
 import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import { createEmulatorAdmin } from '../../src/emulator/index.js';
 import { untagQueueName } from '../../src/queue/index.js';
 import { tagwardenEnv, writePolicies } from '../support/harness.js';
@@ -12,21 +13,38 @@ import { addJobs, loadBacklogEstate, scanJobs } from './lib/backlog.js';
 import { HUGE_QUOTAS, quotaEnv, waitUntil, withRedis, type BenchOutcome, type Benchmark } from './lib/context.js';
 import { spawnEmulator, spawnTracked, stopChild, type ChildEmulator } from './lib/processes.js';
 import { heading, note, table } from './lib/report.js';
-import { cpuSeconds } from './overhead.js';
 
 const REGION = 'cn-hangzhou';
 /** UnTagResources calls per second shared by all accounts, the same on every topology (far above what 2 cores reach). */
 const TOTAL_QUOTA_PER_SECOND = 30_000;
 
-/** `count` account names whose hash tags fall in the slot ranges of `count` masters (redis-cli's even split). */
+/** The master of a slot in redis-cli's even split of 3 masters (0-5460, 5461-10922, 10923-16383). */
+const masterOfSlot = (slot: number): number => (slot <= 5460 ? 0 : slot <= 10922 ? 1 : 2);
+
+/** `count` account names whose hash tags fall on the 3 masters in turn (account k on master k mod 3). */
 function spreadAccounts(count: number): string[] {
-  const range = Math.ceil(16_384 / count);
   const out: string[] = [];
-  for (let i = 0; out.length < count && i < 10_000; i++) {
+  for (let i = 0; out.length < count && i < 100_000; i++) {
     const name = `bench-acct-${i}`;
-    if (Math.floor(keySlot(`{${name}}`) / range) === out.length) out.push(name);
+    if (masterOfSlot(keySlot(`{${name}}`)) === out.length % 3) out.push(name);
   }
   return out;
+}
+
+/** Redis CPU (used_cpu_user + used_cpu_sys of INFO cpu) summed over the nodes, in seconds. */
+async function redisCpuSeconds(nodes: readonly RedisNode[], password: string): Promise<number> {
+  let total = 0;
+  for (const node of nodes) {
+    const redis = new Redis({ host: '127.0.0.1', port: node.port, password, lazyConnect: true, maxRetriesPerRequest: 1 });
+    try {
+      await redis.connect();
+      const info = await redis.info('cpu');
+      total += Number(/used_cpu_user:([\d.]+)/.exec(info)?.[1] ?? NaN) + Number(/used_cpu_sys:([\d.]+)/.exec(info)?.[1] ?? NaN);
+    } finally {
+      redis.disconnect();
+    }
+  }
+  return total;
 }
 
 interface Pass {
@@ -40,7 +58,7 @@ interface Pass {
   redisCpuMsPerBatch: number | null;
 }
 
-async function pass(topology: string, url: string, masters: RedisNode[], emulator: ChildEmulator, accounts: string[], perAccount: number): Promise<Pass> {
+async function pass(topology: string, url: string, password: string, masters: RedisNode[], emulator: ChildEmulator, accounts: string[], perAccount: number): Promise<Pass> {
   const admin = createEmulatorAdmin(emulator.url);
   const prefix = `bench-topology-${Date.now().toString(36)}`;
   const runId = `topology-${topology}-${Date.now()}`;
@@ -63,8 +81,7 @@ async function pass(topology: string, url: string, masters: RedisNode[], emulato
       },
     })),
   );
-  const cpu = () => masters.reduce((sum, m) => sum + (cpuSeconds(m.pid ?? 0) ?? Number.NaN), 0);
-  const cpu0 = cpu();
+  const cpu0 = await redisCpuSeconds(masters, password);
   try {
     return await withRedis(url, async (redis) => {
       const queues = accounts.map((a) => new Queue(untagQueueName(a, REGION), { connection: redis, prefix }));
@@ -79,7 +96,7 @@ async function pass(topology: string, url: string, masters: RedisNode[], emulato
           }
           return ended >= perAccount * accounts.length ? failedNow : undefined;
         }, 900_000, 250);
-        const cpu1 = cpu();
+        const cpu1 = await redisCpuSeconds(masters, password);
         let first = Infinity;
         let last = 0;
         for (const q of queues) {
@@ -108,8 +125,8 @@ export const topologyBenchmark: Benchmark = {
   name: 'topology',
   title: '6. Redis topologies: batches/s on 1 and 3 Redis Cluster masters at the same total quota, Redis CPU per batch',
   async run(ctx): Promise<BenchOutcome> {
-    const accounts = spreadAccounts(3);
-    const perAccount = ctx.quick ? 300 : 3_000;
+    const accounts = spreadAccounts(ctx.quick ? 3 : 6);
+    const perAccount = ctx.quick ? 300 : 2_000;
     heading(`${this.title} (${accounts.length} accounts x ${perAccount.toLocaleString('en-US')} batches, total quota ${TOTAL_QUOTA_PER_SECOND.toLocaleString('en-US')} calls/s)`);
     const emulator = await spawnEmulator({ quotas: HUGE_QUOTAS, maxCallLog: 1_000 });
     const passes: Pass[] = [];
@@ -117,7 +134,7 @@ export const topologyBenchmark: Benchmark = {
       note('one redis-server (floor) ...');
       const single = await startTestStandalone();
       try {
-        passes.push(await pass('one server', single.url, [single.node], emulator, accounts, perAccount));
+        passes.push(await pass('one server', single.url, single.password, [single.node], emulator, accounts, perAccount));
       } finally {
         await single.close();
       }
@@ -125,7 +142,7 @@ export const topologyBenchmark: Benchmark = {
         note(`Redis Cluster, ${masters} master(s) ...`);
         const cluster = await startTestCluster({ masters, replicas: 0 });
         try {
-          passes.push(await pass(`cluster ${masters}`, cluster.url, cluster.nodes.filter((n) => n.running) as RedisNode[], emulator, accounts, perAccount));
+          passes.push(await pass(`cluster ${masters}`, cluster.url, cluster.password, cluster.nodes.filter((n) => n.running) as RedisNode[], emulator, accounts, perAccount));
         } finally {
           await cluster.close();
         }
@@ -145,7 +162,7 @@ export const topologyBenchmark: Benchmark = {
     );
     process.stdout.write(
       'One daemon per account, concurrency 16 each, one region; every batch is one UnTagResources call on a zero-latency emulator. ' +
-        'Redis CPU: user+system seconds of every master process over the pass, per batch. On a 2-core machine the daemons, not Redis, are the ceiling.\n',
+        'Redis CPU: used_cpu_user + used_cpu_sys (INFO cpu) of every master, after minus before the pass, per batch. On a 2-core machine the daemons, not Redis, are the ceiling.\n',
     );
     const three = passes.find((p) => p.topology === 'cluster 3');
     const one = passes.find((p) => p.topology === 'cluster 1');
