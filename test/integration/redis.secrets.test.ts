@@ -152,7 +152,8 @@ describe('Redis connection errors are logged redacted, never raw', () => {
     expect(lastAt.size).toBeGreaterThan(0);
     expect(gaps.filter((g) => g.gapMs < 10_000)).toEqual([]);
     expect(errorLines(daemon.lines).some((l) => (l.repeated ?? 0) > 0)).toBe(true);
-  });
+    // Bounded by the waits above (readiness, then two 10 s windows of repeats): 60 s was too tight under load.
+  }, 120_000);
 
   it('the producer library with a wrong password writes redacted JSON lines to stderr', async () => {
     const { port } = await setup();
