@@ -18,6 +18,7 @@ import { readPolicySources, watchPolicySources, type PolicyWatcher } from '../po
 import { checkRedis, connectionErrorReporter, createJobInspector, createProducer, createScanLease, reportErrors, type JobInspector, type Producer } from '../queue/index.js';
 import { createPolicyScheduler, createPolicySet, requestScan } from '../scheduler/index.js';
 import { createCore, dashboardLabels, jobOptionsOf, pageRetryOf, untagLimiterMax, withTimeout, type RuntimeOptions } from './core.js';
+import { warnLegacyQueues } from './legacy-queues.js';
 import { createRedisGuard, policySetFingerprint } from './redis-guard.js';
 
 export interface Daemon {
@@ -275,6 +276,8 @@ export async function startGovernor(config: AppConfig, options: RuntimeOptions, 
   };
   const first = await readPolicySources([config.policiesDir]);
   await reload(first);
+  // An upgrade from the names before hash tags: say once what the old queues still hold (never blocks the start).
+  void warnLegacyQueues(redis, config.queuePrefix, config.accountId, config.regions, logger);
   // Windows are planned against the loaded policies, so their worker starts only once policies are in.
   windowWorker.run().catch((err: unknown) => logger.error('worker stopped with an error', { queue: windowWorker.name, err }));
   // The first read is the watcher's baseline, so a change made between the two is not missed.

@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEmulatorAdmin, startEmulator, type EmulatorAccount, type EmulatorResource, type RunningEmulator } from '../../src/emulator/index.js';
 import { createMemoryLogger } from '../../src/logging/index.js';
-import { accountQueuePrefix } from '../../src/queue/index.js';
+import { accountQueuePrefix, accountTag } from '../../src/queue/index.js';
 import { planAccounts, readAccountsFile, runOnceAccounts } from '../../src/runtime/index.js';
 import { EMULATOR_KEYS, REDIS_URL, UNLIMITED_QUOTAS, cleanupPrefix, policyDoc, testConfig, uniquePrefix, writePolicies } from '../support/harness.js';
 
@@ -130,7 +130,7 @@ describe('plan and run --once over many accounts', () => {
       const under = (account: string) => keys.filter((k) => k.startsWith(`${accountQueuePrefix(prefix, account)}:`));
       expect(under(PROD).some((k) => k.includes(':run:'))).toBe(true);
       expect(under(DEV).some((k) => k.includes(':run:'))).toBe(true);
-      expect(under(DEV).some((k) => k.includes(`ratelimit:${DEV}:${REGION}:UnTagResources`))).toBe(true);
+      expect(under(DEV).some((k) => k.includes(`ratelimit:${accountTag(DEV)}:${REGION}:UnTagResources`))).toBe(true);
       expect(under(DEV).some((k) => k.includes(PROD))).toBe(false);
       expect(under(LOCKED)).toEqual([]);
       expect(keys.filter((k) => !under(PROD).includes(k) && !under(DEV).includes(k))).toEqual([]);
