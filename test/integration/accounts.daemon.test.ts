@@ -10,7 +10,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEmulatorAdmin, startEmulator, type EmulatorAccount, type EmulatorResource, type RunningEmulator } from '../../src/emulator/index.js';
 import { createMemoryLogger } from '../../src/logging/index.js';
-import { accountQueuePrefix } from '../../src/queue/index.js';
+import { accountQueuePrefix, accountTag, untagQueueName } from '../../src/queue/index.js';
 import { startDaemon, type Daemon } from '../../src/runtime/index.js';
 import {
   EMULATOR_KEYS, REDIS_URL, UNLIMITED_QUOTAS, cleanupPrefix, eventually, policyDoc, spawnTagwarden, tagwardenEnv, testConfig, uniquePrefix, writePolicies,
@@ -148,8 +148,8 @@ describe('the daemon over many accounts', () => {
     try {
       const keys = await redis.keys(`${prefix}*`);
       const under = (account: string) => keys.filter((k) => k.startsWith(`${accountQueuePrefix(prefix, account)}:`));
-      expect(under(PROD).some((k) => k.includes(`untag-${PROD}-${REGION}`))).toBe(true);
-      expect(under(DEV).some((k) => k.includes(`ratelimit:${DEV}:${REGION}:UnTagResources`))).toBe(true);
+      expect(under(PROD).some((k) => k.includes(untagQueueName(PROD, REGION)))).toBe(true);
+      expect(under(DEV).some((k) => k.includes(`ratelimit:${accountTag(DEV)}:${REGION}:UnTagResources`))).toBe(true);
       expect(under(LOCKED)).toEqual([]);
     } finally {
       redis.disconnect();
