@@ -204,7 +204,7 @@ describe('the daemon over many accounts', () => {
     const cliJobs = JSON.parse(listed.lines.join('\n')) as Array<{ account: string; queue: string }>;
     expect(cliJobs.length).toBeGreaterThan(0);
     expect(cliJobs.every((j) => j.account === DEV)).toBe(true);
-    expect(cliJobs.filter((j) => j.queue.startsWith('untag-')).every((j) => j.queue === `untag-${DEV}-${REGION}`)).toBe(true);
+    expect(cliJobs.filter((j) => j.queue.startsWith('untag-')).every((j) => j.queue === untagQueueName(DEV, REGION))).toBe(true);
     expect(cliJobs.some((j) => j.queue.startsWith('untag-'))).toBe(true);
   }, 60_000);
 

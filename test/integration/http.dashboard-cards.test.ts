@@ -12,6 +12,7 @@ import { chromium, type BrowserContext } from 'playwright-core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createEmulatorAdmin, startEmulator, type RunningEmulator } from '../../src/emulator/index.js';
 import { sh } from '../support/cli.js';
+import { untagQueueName } from '../../src/queue/index.js';
 import { cleanupPrefix, daemonPort, eventually, policyDoc, spawnTagwarden, tagwardenEnv, uniquePrefix, writePolicies, type TagwardenProcess } from '../support/harness.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -72,8 +73,8 @@ describe('Bull Board queue cards', () => {
     }
     const board = async () =>
       ((await (await fetch(`${base}/admin/queues/api/queues`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as { queues: BoardQueue[] }).queues;
-    const calmName = `untag-${ACCOUNT}-${CALM}`;
-    const throttledName = `untag-${ACCOUNT}-${THROTTLED}`;
+    const calmName = untagQueueName(ACCOUNT, CALM);
+    const throttledName = untagQueueName(ACCOUNT, THROTTLED);
     // The calm region's batch ran (its tags are gone); the throttled region's queue was paused by the answer.
     await eventually(async () => ((await admin.getState({ region: CALM })).resources.every((r) => !('tmp-x' in r.tags)) ? true : undefined), 60_000);
     await eventually(async () => ((await board()).find((q) => q.name === throttledName)?.activeRateLimitTtl ?? 0) > 0 || undefined, 60_000);
@@ -84,7 +85,7 @@ describe('Bull Board queue cards', () => {
     expect(calm.activeRateLimitTtl, 'a queue that just ran a batch is not rate limited').toBe(0);
     expect(throttled.activeRateLimitTtl).toBeGreaterThan(0);
     for (const q of queues.filter((x) => x.name.startsWith('untag-'))) {
-      const region = q.name.slice(`untag-${ACCOUNT}-`.length);
+      const region = q.name.slice(untagQueueName(ACCOUNT, '').length);
       expect(q.displayName, q.name).toBe(region);
       expect(q.description).toContain(q.name);
     }
@@ -98,7 +99,7 @@ describe('Bull Board queue cards', () => {
     await Promise.all([page.waitForURL(`${base}/admin/queues`), page.click('button[type=submit]')]);
     // A card is the grid item around its title link, in the page's main section (the side menu lists the same
     // links, outside it).
-    const titleOf = (region: string) => page.locator(`section a[href$="/queue/${encodeURIComponent(`untag-${ACCOUNT}-${region}`)}"]`);
+    const titleOf = (region: string) => page.locator(`section a[href$="/queue/${encodeURIComponent(untagQueueName(ACCOUNT, region))}"]`);
     const cardOf = (region: string) => titleOf(region).locator('xpath=ancestor::li[1]');
     await titleOf(THROTTLED).waitFor();
     for (const region of [CALM, THROTTLED]) {
