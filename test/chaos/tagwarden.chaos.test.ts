@@ -29,6 +29,7 @@ import {
 } from './support/processes.js';
 import { samples, sumBy } from './support/prom.js';
 import { startTestRedis } from './support/redis-server.js';
+import { cliOutputs, redisContents } from './support/secrets.js';
 import { renderSummary, type ScenarioRow } from './support/summary.js';
 
 const SEED = Number(process.env.CHAOS_SEED ?? Math.floor(Math.random() * 2 ** 31));
@@ -610,12 +611,37 @@ describe.sequential(`tagwarden under chaos (CHAOS_SEED=${SEED})`, () => {
         for (const { source, text } of printed) if (needles.some((n) => text.includes(n))) leaks.push(`${source}: ${text.slice(0, 300)}`);
       }
       expect(first(leaks), labelled('secrets printed', leaks)).toEqual([]);
+
+      // What Redis keeps for 14 days (job data, failedReason, stack traces, return values, ledger, saved plans)
+      // and what every CLI command prints, run with the same secrets in its environment.
+      const stored = [...(await redisContents(redis, s.prefix)), ...(await redisContents(redis, wrongPrefix))];
+      expect(stored.length, 'the scenario stored nothing in Redis: the search would test nothing').toBeGreaterThan(10);
+      const someJob = (await queues.untag.get('cn-hangzhou')!.getJobs(['completed', 'failed'], 0, 0))[0];
+      expect(someJob?.id, 'no finished untag job to show').toBeDefined();
+      const cliEnv = { ...env, TAGWARDEN_POLICIES_DIR: s.policiesDir };
+      const printedByCli = await cliOutputs(
+        [
+          ['validate', s.policiesDir], ['validate', '--json', s.policiesDir], ['plan'], ['plan', '--json', '--verbose'],
+          ['run', '--once'], ['run', '--once', '--json'], ['jobs', 'list', '--state', 'completed'], ['jobs', 'list', '--state', 'failed', '--json'],
+          ['jobs', 'show', someJob!.id!], ['jobs', 'show', someJob!.id!, '--json'],
+          ['enqueue', '--region', 'cn-hangzhou', '--resource-id', 'pcc-chaos-cli-1', '--tag-key', 'tmp-cli', '--reason', 'chaos cli', '--dry-run'],
+          ['enqueue', '--region', 'cn-hangzhou', '--resource-id', 'pcc-chaos-cli-1', '--tag-key', 'tmp-cli', '--reason', 'chaos cli'],
+        ],
+        cliEnv,
+      );
+      expect(printedByCli.filter((c) => c.code === null || c.code > 3).map((c) => `${c.source}: ${c.code}`)).toEqual([]);
+      const storedLeaks: string[] = [];
+      for (const secret of suiteSecrets) {
+        const needles = [...new Set(forms(secret))];
+        for (const { source, text } of [...stored, ...printedByCli]) if (needles.some((n) => text.includes(n))) storedLeaks.push(`${source}: ${text.slice(0, 300)}`);
+      }
+      expect(first(storedLeaks), labelled('secrets stored in Redis or printed by the CLI', storedLeaks)).toEqual([]);
       Object.assign(row, {
-        faults: `${requests} unauthenticated requests, 1 wrong access key`, survived: survived(verdict),
+        faults: `${requests} unauthenticated requests, 1 wrong access key; searched ${stored.length} Redis keys and ${printedByCli.length} CLI commands`, survived: survived(verdict),
         batchesLost: verdict.lost.length, batchesDoubled: verdict.doubled.length + verdict.removedTwice.length, tagsWronglyRemoved: verdict.state.wronglyRemoved.length,
         seconds: (Date.now() - t0) / 1000,
       });
-      process.stdout.write(`scenario 5: searched ${printed.length} lines of ${processCount()} processes for ${suiteSecrets.length} secrets\n`);
+      process.stdout.write(`scenario 5: searched ${printed.length} lines of ${processCount()} processes, ${stored.length} Redis keys and ${printedByCli.length} CLI commands for ${suiteSecrets.length} secrets\n`);
       expectExact(verdict);
     } finally {
       await queues.close();
