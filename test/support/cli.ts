@@ -19,13 +19,19 @@ export function sh(line: string, env: NodeJS.ProcessEnv, limitMs = 60_000): Prom
     const child = spawn('bash', ['-o', 'pipefail', '-c', `tw() { "${process.execPath}" "${CLI}" "$@"; }\n${line}`], {
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
+      // Its own process group, so a run that overstays is stopped whole (bash and the node it started).
+      detached: true,
     });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
     const timer = setTimeout(() => {
-      child.kill('SIGKILL');
+      try {
+        process.kill(-(child.pid ?? 0), 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
       reject(new Error(`\`${line}\` did not end within ${limitMs} ms; stderr so far:\n${stderr.slice(-2000)}`));
     }, limitMs);
     child.on('close', (code) => {
