@@ -1,6 +1,6 @@
 // Where a secret could be kept or shown besides the processes' output: every key Redis holds under a prefix
 // (job data, failedReason, stacktraces, return values, ledger, plans), and the output of every CLI command.
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../../src/queue/redis.js';
 import { spawnTagwarden } from '../../support/harness.js';
 
 export interface Printed {
@@ -9,7 +9,7 @@ export interface Printed {
 }
 
 /** Every value stored under `prefix`, whatever its type, one entry per key. */
-export async function redisContents(redis: Redis, prefix: string): Promise<Printed[]> {
+export async function redisContents(redis: RedisClient, prefix: string): Promise<Printed[]> {
   const out: Printed[] = [];
   let cursor = '0';
   do {
