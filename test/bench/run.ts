@@ -12,12 +12,13 @@ import { overheadBenchmark } from './overhead.js';
 import { quotaBenchmark } from './quota.js';
 import { scaleBenchmark } from './scale.js';
 import { wallBenchmark } from './wall.js';
+import { topologyBenchmark } from './topology.js';
 import { withRedis, type Benchmark } from './lib/context.js';
 import { killAll, liveChildren } from './lib/processes.js';
 import { gitRevision, heading, loadAverage, machineInfo, table, writeResult, type TargetCheck } from './lib/report.js';
 import { REDIS_URL } from '../support/harness.js';
 
-const BENCHMARKS: readonly Benchmark[] = [callsBenchmark, quotaBenchmark, overheadBenchmark, scaleBenchmark, latencyBenchmark, wallBenchmark, cliBenchmark, eventsBenchmark, accountsBenchmark, metricsBenchmark];
+const BENCHMARKS: readonly Benchmark[] = [callsBenchmark, quotaBenchmark, overheadBenchmark, scaleBenchmark, latencyBenchmark, wallBenchmark, cliBenchmark, eventsBenchmark, accountsBenchmark, metricsBenchmark, topologyBenchmark];
 
 function parseArgs(argv: readonly string[]): { quick: boolean; only: string[] | undefined } {
   let quick = false;

@@ -191,6 +191,8 @@ export async function startTestCluster(options: { masters?: number; replicas?: 0
       '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000',
       '--cluster-port', String(ports[count + i]), '--cluster-replica-validity-factor', '0',
       '--cluster-require-full-coverage', 'yes', '--appenddirname', 'aof',
+      // A lone node never learns its own address from a peer: without this, CLUSTER SLOTS names it with an empty IP.
+      '--cluster-announce-ip', '127.0.0.1',
     ]));
   });
   const close = async () => {
