@@ -182,6 +182,8 @@ export async function startGovernor(config: AppConfig, options: RuntimeOptions, 
       concurrency: config.eventsConcurrency,
       stalledInterval: config.stalledIntervalMs,
       lockDuration: config.lockDurationMs,
+      // As the untag workers: a window whose lock a busy or killed replica lost is retried, not failed, up to 3 times.
+      maxStalledCount: 3,
     },
   );
   windowWorker.on('error', (err) => logger.error('worker error', { queue: windowWorker.name, err }));

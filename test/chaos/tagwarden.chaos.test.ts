@@ -1117,7 +1117,8 @@ describe.sequential(`tagwarden under chaos (CHAOS_SEED=${SEED})`, () => {
       expect(hook.events).toBe(WRITES - failedWrites);
       expect(hook.duplicated, 'the storm had no duplicates').toBeGreaterThan(0);
       expect(hook.deadLettered, 'events EventBridge would have dead-lettered').toBe(0);
-      expect(first(actedTwice), labelled('connections whose event was acted on other than once', actedTwice)).toEqual([]);
+      const windowTrouble = daemons.flatMap((d) => d.lines.filter((l) => /event window (failed|re-run)|"queue":"events-/.test(l)).map((l) => `${d.name}: ${l.slice(0, 300)}`));
+      expect(first(actedTwice), `${labelled('connections whose event was acted on other than once', actedTwice)}; window log: ${JSON.stringify(first(windowTrouble))}`).toEqual([]);
       expectExact(verdict);
     } finally {
       await Promise.all(daemons.map((d) => stopProcess(d, 10_000)));
