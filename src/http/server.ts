@@ -10,6 +10,7 @@ import { createAuthenticator, type Authenticator } from './auth.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { createMemorySessionStore } from './sessions.js';
 import type { HttpDeps, HttpServer } from './types.js';
+import { renderMetrics } from '../metrics/index.js';
 
 const DISABLED_MESSAGE = 'API disabled: set TAGWARDEN_API_TOKEN';
 const DRAIN_MS = 5_000;
@@ -106,7 +107,7 @@ export function createHttpServer(deps: HttpDeps): HttpServer {
 
   app.get('/metrics', at('/metrics'), async (_req, res) => {
     try {
-      const text = await withTimeout(deps.registry.metrics(), probeTimeoutMs);
+      const text = await withTimeout(renderMetrics(deps.registry), probeTimeoutMs);
       res.status(200).set('Content-Type', deps.registry.contentType).set('Cache-Control', 'no-store').send(text);
     } catch (err) {
       log.error('metrics collection failed', { err, timedOut: err instanceof ProbeTimeout });

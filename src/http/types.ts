@@ -1,6 +1,6 @@
 // The interfaces the HTTP surface needs from the rest of the daemon; runtime/ passes the concrete parts in.
 import type { Queue } from 'bullmq';
-import type { Registry } from 'prom-client';
+import type { RenderableRegistry } from '../metrics/index.js';
 import type { Logger } from '../logging/index.js';
 import type { EnqueueResult, JobInspector } from '../queue/index.js';
 
@@ -99,7 +99,7 @@ export interface EventSink {
 export interface HttpDeps {
   logger: Logger;
   /** Served at GET /metrics, with the registry's content type (a Registry, or one that merges several). */
-  registry: Pick<Registry, 'metrics' | 'contentType'>;
+  registry: RenderableRegistry;
   /** GET /v1/accounts: the governed member accounts (with an accounts file); absent: 404. */
   accounts?: { list(): Promise<readonly AccountView[]> };
   /** GET /healthz: answers 200 when ok. That the handler runs at all shows the event loop answers. */

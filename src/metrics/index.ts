@@ -356,4 +356,5 @@ export type Metrics = ReturnType<typeof createMetrics>;
 export function collectProcessMetrics(registry: Registry): void {
   collectDefaultMetrics({ register: registry });
 }
+export { renderMetrics, type RenderableRegistry } from './render.js';
 export { registerRedisNodeGauge, type RedisNodeSample } from './redis-nodes.js';
