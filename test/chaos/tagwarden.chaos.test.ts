@@ -2,7 +2,8 @@
 // and unauthenticated callers. Every scenario checks the emulator's final state exactly and that no ClientToken was
 // used with two parameter sets; the suite ends with a summary table. Run with `npm run test:chaos`.
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { stringify } from 'yaml';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
@@ -37,6 +38,15 @@ const API_TOKEN = `chaos-api-${randomUUID()}`;
 const OUTAGE_MS = 20_000;
 const BAD_INPUTS = 1_000;
 const MAX_BODY_BYTES = 65_536;
+const EVIL_PATTERN = '/^(a+)+$/';
+const BACKTRACK_KEY = 'a'.repeat(40) + '!';
+const LONG_A_KEY = 'a'.repeat(128);
+const EMOJI_KEY = 'tmp-' + '\u{1F600}'.repeat(100);
+const ESC_KEY = 'tmp-\u001b[31mred\u0007';
+const ESC_VALUE = '\u001b]0;pwned\u0007';
+/** Any character a terminal would act on, except line breaks. */
+// eslint-disable-next-line no-control-regex
+const RAW_CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
 const rows: ScenarioRow[] = [];
 /** Every secret any process of the suite was given: none may ever be printed. */
 const suiteSecrets: string[] = [API_TOKEN, EMULATOR_KEYS.accessKeySecret];
@@ -475,6 +485,42 @@ describe.sequential(`tagwarden under chaos (CHAOS_SEED=${SEED})`, () => {
       expect(first(badAnswerLines), labelled('bad requests without a 4xx and a reason', badAnswerLines)).toEqual([]);
       expect(answers).toHaveLength(BAD_INPUTS);
 
+      // (d) The attacks of issue 10 against the same daemon: a policy with a catastrophic pattern (loaded, run in
+      // linear time), a policy file linked to /etc/passwd, validate on backreferences and control characters,
+      // and a POST /v1/untag over the 500-batch cap.
+      const hostileDir = join(staging, 'hostile');
+      mkdirSync(hostileDir);
+      writeFileSync(join(hostileDir, 'backref.yaml'), stringify(policyDoc('hostile-backref', { regions: ['cn-hangzhou'], remove: { keyPatterns: ['/^(dev|prod)-\\1$/'] }, schedule: { every: '1h' } })));
+      writeFileSync(join(hostileDir, 'ctrl.yaml'), stringify(policyDoc('hostile-ctrl', { regions: ['cn-hangzhou'], remove: { keys: ['acs:\u001b[2J', `aliyun${ESC_KEY}`] }, mode: 'enforce\u0007', schedule: { every: '1h' } })));
+      const hostileValidate = await runTagwarden('validate-hostile', ['validate', hostileDir], env);
+      const hostileOut = `${hostileValidate.stdout}\n${hostileValidate.stderr}`;
+      expect(hostileValidate.code).toBe(1);
+      expect(hostileOut).toMatch(/backref\.yaml:\d+:\d+.*backreference/);
+      expect(hostileOut).toContain('\\u001b');
+      expect(hostileOut, 'raw control characters in validate output').not.toMatch(RAW_CONTROL);
+      const redosDir = join(staging, 'redos');
+      mkdirSync(redosDir);
+      const redosText = stringify(policyDoc('chaos-redos', { regions: ['cn-hangzhou'], remove: { keyPatterns: [EVIL_PATTERN] }, schedule: { every: '1h' } }));
+      writeFileSync(join(redosDir, 'zz-redos.yaml'), redosText);
+      const redosPolicies = await compileDir(redosDir, s.now);
+      writeFileSync(join(s.policiesDir, 'zz-redos.yaml'), redosText);
+      symlinkSync('/etc/passwd', join(s.policiesDir, 'zz-passwd.yaml'));
+      await eventually(async () => (sumBy([await scrapeMetrics(daemon)], 'tagwarden_policies_loaded', '')[''] === s.policies.length + 1 ? true : undefined), 60_000, 250);
+      await daemon.proc.waitFor(/zz-passwd\.yaml.*leads outside the policy directory/, 30_000);
+      s.policies = [...s.policies, ...redosPolicies];
+      const views = await (await fetch(`${daemon.url}/v1/policies`, { headers: { authorization: `Bearer ${API_TOKEN}` } })).text();
+      expect(views).toMatch(/zz-passwd\.yaml.*leads outside the policy directory/);
+      const passwdLeaks = [views, ...daemon.lines].filter((t) => t.includes('root:x:0:0') || t.includes('/bin/bash'));
+      expect(first(passwdLeaks), 'bytes of /etc/passwd printed').toEqual([]);
+      const capIds = Array.from({ length: 2_020 }, (_, i) => `pcc-chaoscap${String(i).padStart(6, '0')}`);
+      const capKeys = Array.from({ length: 100 }, (_, i) => `cap-${i}`);
+      const capped = await fetch(`${daemon.url}/v1/untag`, {
+        method: 'POST', headers: { authorization: `Bearer ${API_TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ region: 'cn-hangzhou', resourceIds: capIds, tagKeys: capKeys, reason: 'chaos flood' }),
+      });
+      expect(capped.status).toBe(400);
+      expect(((await capped.json()) as { problems: string[] }).problems.join('\n')).toMatch(/makes 505 batches.*at most 500 per request: split resourceIds/);
+
       // Still up, still healthy and ready.
       expect(isRunning(daemon), 'the daemon exited').toBe(true);
       expect((await fetch(`${daemon.url}/healthz`)).status).toBe(200);
@@ -483,9 +529,15 @@ describe.sequential(`tagwarden under chaos (CHAOS_SEED=${SEED})`, () => {
 
       // Good policies keep running: new offending connections are cleaned by scans asked for now.
       const current = (await s.admin.getState()).resources;
-      const fresh = current.slice(0, 60).map((r, i) => ({
+      const fresh: EmulatorResource[] = current.slice(0, 60).map((r, i) => ({
         ...r, id: `pcc-chaosfresh${String(i).padStart(6, '0')}`, tags: { ...r.tags, 'tmp-debug': '2025-01-01', FinanceDept: 'fd-101', 'scratch-7': 'yes' },
       }));
+      // Keys built to backtrack /^(a+)+$/, an emoji key of 104 code points (204 UTF-16 units) and control characters.
+      const hostile = current.slice(60, 120).map((r, i) => ({
+        ...r, id: `pcc-chaoshostile${String(i).padStart(6, '0')}`, region: 'cn-hangzhou',
+        tags: { owner: i % 2 ? BACKTRACK_KEY : 'team', [BACKTRACK_KEY]: 'v', [LONG_A_KEY]: BACKTRACK_KEY, [EMOJI_KEY]: 'v', [ESC_KEY]: ESC_VALUE },
+      }));
+      fresh.push(...hostile);
       await s.admin.upsertResources(fresh);
       const before = (await s.admin.getState()).resources;
       const enforced = s.policies.filter((p) => p.mode === 'enforce');
@@ -496,13 +548,43 @@ describe.sequential(`tagwarden under chaos (CHAOS_SEED=${SEED})`, () => {
         asked += ((await res.json()) as { jobIds: string[] }).jobIds.length;
       }
       const badScans = jobs.filter((j) => j.queue === 'scan').length;
-      await waitForRunEnd({ queues, scans: scans + asked + badScans, admin: s.admin, timeoutMs: 120_000 });
+      // /healthz answers within 1 s throughout the scans of the hostile keys (two misses in a row = a frozen loop).
+      const healthMisses: string[] = [];
+      let probes = 0;
+      let probing = true;
+      const probe = (async () => {
+        let consecutive = 0;
+        while (probing) {
+          probes++;
+          try {
+            const res = await fetch(`${daemon.url}/healthz`, { signal: AbortSignal.timeout(1_000) });
+            if (res.status !== 200) throw new Error(`status ${res.status}`);
+            consecutive = 0;
+          } catch (err) {
+            if (++consecutive >= 2) healthMisses.push(String(err));
+          }
+          await sleep(100);
+        }
+      })();
+      try {
+        await waitForRunEnd({ queues, scans: scanCount(s.policies) + asked + badScans, admin: s.admin, timeoutMs: 120_000 });
+      } finally {
+        probing = false;
+        await probe;
+      }
+      expect(probes).toBeGreaterThan(0);
+      expect(first(healthMisses), '/healthz misses during the hostile scans').toEqual([]);
       const verdict = await judge(s, before, (b) => !b.id.startsWith('bad-') && !firstBatches.has(b.id));
       const freshAfter = (await s.admin.getState({ ids: fresh.map((r) => r.id) })).resources;
       expect(freshAfter).toHaveLength(fresh.length);
-      expect(freshAfter.filter((r) => ['tmp-debug', 'scratch-7', 'FinanceDept'].some((k) => k in r.tags)).map((r) => r.id), 'fresh connections not cleaned').toEqual([]);
+      expect(freshAfter.filter((r) => ['tmp-debug', 'scratch-7', 'FinanceDept', LONG_A_KEY, EMOJI_KEY, ESC_KEY].some((k) => k in r.tags)).map((r) => `${r.id} ${r.region}: ${JSON.stringify(Object.keys(r.tags))}`), 'fresh connections not cleaned').toEqual([]);
+      // The catastrophic pattern matched what it should, in linear time: the 128 a's, never the backtracking key
+      // (other shipped policies may still remove it; the exact-state oracle below judges all of them).
+      const byRedos = [...expectedRemovals(hostile, redosPolicies, s.now).values()];
+      expect(byRedos.length).toBe(hostile.length);
+      expect(byRedos.every((keys) => keys.has(LONG_A_KEY) && !keys.has(BACKTRACK_KEY))).toBe(true);
       Object.assign(row, {
-        faults: `${mutated.length} policy files, ${jobs.length} jobs, ${requests.length} requests`,
+        faults: `${mutated.length} policy files, ${jobs.length} jobs, ${requests.length} requests, hostile: a /^(a+)+$/ policy, a link to /etc/passwd, validate of a backreference and control characters, a POST /v1/untag of 505 batches, ${hostile.length} connections with backtracking, 128-a, 104-code-point emoji and ESC/BEL keys (${probes} /healthz probes)`,
         survived: isRunning(daemon) && survived(verdict),
         batchesLost: verdict.lost.length, batchesDoubled: verdict.doubled.length + verdict.removedTwice.length, tagsWronglyRemoved: verdict.state.wronglyRemoved.length,
         seconds: (Date.now() - t0) / 1000,
