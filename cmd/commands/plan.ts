@@ -4,7 +4,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { AccountsPlanReport, PlanOptions, PlanReport, PlanResource, PlanRow } from '../../src/runtime/index.js';
 import { escapeControl } from '../../src/logging/escape.js';
-import { collect, configOrExit, createProgress, err, out, plural, progressIntervalMs, say, table } from './shared.js';
+import { collect, configOrExit, createProgress, err, out, plural, progressIntervalMs, say, saySkippedAccounts, table, unlessConfigInvalid } from './shared.js';
 
 interface PlanFlags {
   policies?: string;
@@ -137,22 +137,19 @@ export function planCommand(): Command {
         onProgress: (p: { policy: string; region: string; scanned: number; regionsDone: number; regions: number }) =>
           progress.update(`plan: ${p.policy} ${p.region}: ${p.scanned.toLocaleString('en-US')} scanned (${p.regionsDone}/${p.regions} policy regions done)`),
       };
-      let report: PlanReport | AccountsPlanReport;
+      let report: PlanReport | AccountsPlanReport | undefined;
       try {
-        report = config.accountsFile
-          ? await planAccounts(config, await readAccountsFile(config.accountsFile), { ...planOptions, ...(opts.account ? { accounts: opts.account } : {}) })
-          : await planPolicies(config, planOptions);
-      } catch (e) {
-        const { TagwardenError } = await import('../../src/errors.js');
-        if (!(e instanceof TagwardenError) || e.code !== 'CONFIG_INVALID') throw e;
-        say(e.message);
-        process.exitCode = 1;
-        return;
+        report = await unlessConfigInvalid(async () =>
+          config.accountsFile
+            ? planAccounts(config, await readAccountsFile(config.accountsFile), { ...planOptions, ...(opts.account ? { accounts: opts.account } : {}) })
+            : planPolicies(config, planOptions),
+        );
       } finally {
         progress.done();
       }
+      if (report === undefined) return;
       const skipped = 'accounts' in report ? (report as AccountsPlanReport).accounts.filter((a) => a.status === 'skipped') : [];
-      for (const a of skipped) say(`account ${a.account} skipped: ${a.reason ?? 'role not assumed'}`);
+      saySkippedAccounts(skipped);
       for (const f of report.findings) err(`${formatFinding(f)}\n`);
       if (opts.policy && report.rows.length === 0) {
         say(`no valid policy named ${opts.policy}`);

@@ -4,7 +4,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import type { AccountsOnceResult, ApplyResult, OnceOptions, OnceResult } from '../../src/runtime/index.js';
 import type { PolicyRunSummary } from '../../src/queue/index.js';
 import { retriesArg } from './plan.js';
-import { cliLogger, collect, configOrExit, createProgress, err, out, packageVersion, progressIntervalMs, redisReachable, say, table } from './shared.js';
+import { cliLogger, collect, configOrExit, createProgress, err, out, packageVersion, progressIntervalMs, redisReachable, say, saySkippedAccounts, table, unlessConfigInvalid } from './shared.js';
 
 /** The summary table's columns: one meaning per name, the unit in the header. */
 export const SUMMARY_HEADERS = [
@@ -161,26 +161,21 @@ export function runCommand(): Command {
         onProgress: (p: { scansEnded: number; scans: number; batchesEnded: number; batches: number; removed: number }) =>
           progress.update(`run --once: scans ${p.scansEnded}/${p.scans}  batches ${p.batchesEnded}/${p.batches}  tags removed ${p.removed}`),
       };
-      let result: OnceResult | AccountsOnceResult;
+      let result: OnceResult | AccountsOnceResult | undefined;
       try {
-        result = config.accountsFile
-          ? await runtime.runOnceAccounts(config, await runtime.readAccountsFile(config.accountsFile), {
-              ...onceOptions,
-              ...(opts.account ? { accounts: opts.account } : {}),
-            })
-          : await runtime.runOnce(config, onceOptions);
-      } catch (e) {
-        const { TagwardenError } = await import('../../src/errors.js');
-        if (!(e instanceof TagwardenError) || e.code !== 'CONFIG_INVALID') throw e;
-        say(e.message);
-        process.exitCode = 1;
-        return;
+        result = await unlessConfigInvalid(async () =>
+          config.accountsFile
+            ? runtime.runOnceAccounts(config, await runtime.readAccountsFile(config.accountsFile), {
+                ...onceOptions,
+                ...(opts.account ? { accounts: opts.account } : {}),
+              })
+            : runtime.runOnce(config, onceOptions),
+        );
       } finally {
         progress.done();
       }
-      if ('accounts' in result) {
-        for (const a of (result as AccountsOnceResult).accounts) if (a.status === 'skipped') say(`account ${a.account} skipped: ${a.reason ?? 'role not assumed'}`);
-      }
+      if (result === undefined) return;
+      if ('accounts' in result) saySkippedAccounts((result as AccountsOnceResult).accounts);
       for (const f of result.findings) err(`${formatFinding(f)}\n`);
       if (opts.json) out(`${JSON.stringify(result, null, 2)}\n`);
       else printSummary(result);

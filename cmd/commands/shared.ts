@@ -86,7 +86,6 @@ export async function configOrExit(
   cliDefaults: Partial<AppConfigInput> = {},
 ): Promise<AppConfig | undefined> {
   const { CONFIG_ENV_NAMES, loadConfig, envNameOf } = await import('../../src/config/index.js');
-  const { TagwardenError } = await import('../../src/errors.js');
   warnUnknownEnv(env, [...CONFIG_ENV_NAMES, ...OTHER_TAGWARDEN_ENV]);
   const defaults = Object.fromEntries(
     Object.entries(cliDefaults).filter(([key, v]) => {
@@ -94,16 +93,28 @@ export async function configOrExit(
       return v !== undefined && (name === undefined || env[name] === undefined || env[name] === '');
     }),
   );
+  return unlessConfigInvalid(async () => loadConfig(env, { ...defaults, ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) }));
+}
+
+/**
+ * Runs `run`; a configuration error (CONFIG_INVALID) is said on stderr and sets exit code 1, and the result is
+ * undefined. Any other error is rethrown.
+ */
+export async function unlessConfigInvalid<T>(run: () => Promise<T>): Promise<T | undefined> {
   try {
-    return loadConfig(env, { ...defaults, ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) });
+    return await run();
   } catch (e) {
-    if (e instanceof TagwardenError && e.code === 'CONFIG_INVALID') {
-      say(e.message);
-      process.exitCode = 1;
-      return undefined;
-    }
-    throw e;
+    const { TagwardenError } = await import('../../src/errors.js');
+    if (!(e instanceof TagwardenError) || e.code !== 'CONFIG_INVALID') throw e;
+    say(e.message);
+    process.exitCode = 1;
+    return undefined;
   }
+}
+
+/** One stderr line per member account a run skipped (its role could not be assumed). */
+export function saySkippedAccounts(accounts: ReadonlyArray<{ account: string; status: string; reason?: string | undefined }>): void {
+  for (const a of accounts) if (a.status === 'skipped') say(`account ${a.account} skipped: ${a.reason ?? 'role not assumed'}`);
 }
 
 /** Warns once per unknown TAGWARDEN_* variable, naming the known variable it most likely meant. */

@@ -4,6 +4,8 @@ import type { CloudApi, CloudFailure, Page } from '../cloud/types.js';
 import type { Resource } from '../model.js';
 import { discoveryPlan, type CompiledPolicy } from '../policy/index.js';
 
+type ConnectionsFilter = Extract<ReturnType<typeof discoveryPlan>, { kind: 'connections' }>['filter'];
+
 /** How a listing resumes after a transient or throttled page: from that page's token, after a pause. */
 export interface PageRetry {
   classify(err: unknown): CloudFailure;
@@ -62,6 +64,17 @@ export interface DiscoveryPage {
   readonly left?: number;
 }
 
+/** The ListVpcPeerConnections filter a policy's selector gives, without the instance ID (one listing each). */
+function listFilterOf(filter: ConnectionsFilter) {
+  const { vpcIds, name, resourceGroupId, tags } = filter;
+  return {
+    ...(vpcIds ? { vpcIds } : {}),
+    ...(name !== undefined ? { name } : {}),
+    ...(resourceGroupId !== undefined ? { resourceGroupId } : {}),
+    ...(tags ? { tags } : {}),
+  };
+}
+
 /**
  * Streams discovery page by page, from `from` (a cursor of an earlier page) or from the start. Each page says
  * where to resume after it, so a scan that dies mid-way continues from its last recorded page.
@@ -77,13 +90,8 @@ export async function* discoverPages(
 ): AsyncIterable<DiscoveryPage> {
   const plan = discoveryPlan(policy);
   if (plan.kind === 'connections') {
-    const { instanceIds, vpcIds, name, resourceGroupId, tags } = plan.filter;
-    const base = {
-      ...(vpcIds ? { vpcIds } : {}),
-      ...(name !== undefined ? { name } : {}),
-      ...(resourceGroupId !== undefined ? { resourceGroupId } : {}),
-      ...(tags ? { tags } : {}),
-    };
+    const { instanceIds } = plan.filter;
+    const base = listFilterOf(plan.filter);
     const listings = instanceIds ?? [undefined];
     for (let l = from?.listing ?? 0; l < listings.length; l += 1) {
       const instanceId = listings[l];
@@ -114,13 +122,8 @@ export async function* discoverPages(
 export async function* discover(cloud: CloudApi, policy: CompiledPolicy, region: string, retry: PageRetry): AsyncIterable<Resource> {
   const plan = discoveryPlan(policy);
   if (plan.kind === 'connections') {
-    const { instanceIds, vpcIds, name, resourceGroupId, tags } = plan.filter;
-    const base = {
-      ...(vpcIds ? { vpcIds } : {}),
-      ...(name !== undefined ? { name } : {}),
-      ...(resourceGroupId !== undefined ? { resourceGroupId } : {}),
-      ...(tags ? { tags } : {}),
-    };
+    const { instanceIds } = plan.filter;
+    const base = listFilterOf(plan.filter);
     for (const instanceId of instanceIds ?? [undefined]) {
       const filter = instanceId === undefined ? base : { ...base, instanceId };
       for await (const page of resumable((token) => cloud.listPeerConnections(region, filter, token), retry)) yield* page.items;
