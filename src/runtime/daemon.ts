@@ -329,8 +329,14 @@ export async function startGovernor(config: AppConfig, options: RuntimeOptions, 
         let drained = false;
         try {
           watcher.close();
-          await windowWorker.close(force).catch((err: unknown) => logger.warn('event window worker close failed', { err }));
-          ({ drained } = await workers.close({ force }));
+          // The event windows drain beside the untag and scan workers, within the same bound: BullMQ's graceful
+          // close waits for Redis without end (a rotated password hung SIGTERM), and every later close() gets
+          // the first one's promise, so pause with a deadline first and then close, by force if it passed.
+          const closeWindows = async () => {
+            const windowsDrained = !force && (await withTimeout(windowWorker.pause().then(() => true, () => false), config.drainTimeoutMs, false));
+            await windowWorker.close(!windowsDrained).catch((err: unknown) => logger.warn('event window worker close failed', { err }));
+          };
+          [, { drained }] = await Promise.all([closeWindows(), workers.close({ force })]);
         } finally {
           try {
             await http?.close();
