@@ -7,6 +7,7 @@ export {
   UntagRequestSchema,
   describeIssues,
   jobPayloadJsonSchema,
+  scanJobOf,
   type UntagJob,
   type ScanJob,
   type UntagRequest,

@@ -1,6 +1,6 @@
 // The job payload schemas: the contract with every producer, in any language (schemas/jobs.schema.json).
 import { z } from 'zod';
-import { KNOWN_REGIONS, MAX_IDS_PER_CALL, MAX_KEYS_PER_CALL, MAX_REGION_ID_LENGTH, REGION_ID_PATTERN, tagKeyProblem } from '../model.js';
+import { type Batch, KNOWN_REGIONS, MAX_IDS_PER_CALL, MAX_KEYS_PER_CALL, MAX_REGION_ID_LENGTH, REGION_ID_PATTERN, tagKeyProblem } from '../model.js';
 
 export const RESOURCE_ID = z
   .string()
@@ -102,5 +102,23 @@ export function jobPayloadJsonSchema(): Record<string, unknown> {
       ScanJob: z.toJSONSchema(ScanJobSchema, { io: 'input', unrepresentable: 'any' }),
       UntagRequest: z.toJSONSchema(UntagRequestSchema, { io: 'input', unrepresentable: 'any' }),
     },
+  };
+}
+
+/** The untag job of a planned scan batch (its id is the ClientToken); a scan and an applied saved plan both use it. */
+export function scanJobOf(b: Batch, options: { dryRun: boolean; reason: string }): UntagJob {
+  return {
+    v: 1,
+    batchId: b.id,
+    policy: b.policy,
+    region: b.region as UntagJob['region'],
+    runId: b.runId,
+    resourceIds: [...b.resourceIds],
+    tagKeys: [...b.tagKeys],
+    all: b.all,
+    ...(b.carried ? { carried: Object.fromEntries(Object.entries(b.carried).map(([id, k]) => [id, [...k]])) } : {}),
+    source: 'scan',
+    dryRun: options.dryRun,
+    reason: options.reason,
   };
 }

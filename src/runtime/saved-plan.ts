@@ -11,7 +11,7 @@ import type { Batch } from '../model.js';
 import { batchId } from '../planner/index.js';
 import { compilePolicies, removesAll, removesKey } from '../policy/index.js';
 import { readPolicySources } from '../policy-files/index.js';
-import type { PolicyRunSummary, UntagJob } from '../queue/index.js';
+import { scanJobOf, type PolicyRunSummary } from '../queue/index.js';
 import { createCore, jobOptionsOf, type RuntimeOptions } from './core.js';
 import type { PlanReport } from './plan.js';
 
@@ -184,23 +184,6 @@ export interface ApplyResult {
   timedOut: boolean;
 }
 
-function jobOf(b: Batch, runId: string): UntagJob {
-  return {
-    v: 1,
-    batchId: b.id,
-    policy: b.policy,
-    region: b.region as UntagJob['region'],
-    runId: b.runId,
-    resourceIds: [...b.resourceIds],
-    tagKeys: [...b.tagKeys],
-    all: b.all,
-    ...(b.carried ? { carried: Object.fromEntries(Object.entries(b.carried).map(([id, k]) => [id, [...k]])) } : {}),
-    source: 'scan',
-    dryRun: false,
-    reason: `saved plan ${runId}`,
-  };
-}
-
 /** Applies a saved plan: refuses it with every reason, or enqueues exactly its batches and waits for them. */
 export async function applySavedPlan(config: AppConfig, plan: SavedPlan, options: ApplyOptions): Promise<ApplyResult> {
   const now = options.now ?? (() => new Date());
@@ -234,7 +217,7 @@ export async function applySavedPlan(config: AppConfig, plan: SavedPlan, options
         }
         continue;
       }
-      const jobs = row.batches.map((b) => jobOf(b, runId));
+      const jobs = row.batches.map((b) => scanJobOf(b, { dryRun: false, reason: `saved plan ${runId}` }));
       total += jobs.length;
       const queue = core.queueFor(row.region);
       const before = await Promise.all(jobs.map(async (j) => (await queue.getJob(j.batchId)) !== undefined));

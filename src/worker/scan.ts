@@ -9,7 +9,7 @@ import type { Metrics } from '../metrics/index.js';
 import type { Batch, Removal } from '../model.js';
 import type { Packing } from '../planner/index.js';
 import { compilePolicyDocument, formatFinding, type CompiledPolicy } from '../policy/index.js';
-import { ScanJobSchema, describeIssues, safeRunId, type LeaseHolder, type Ledger, type ScanLease, type UntagJob } from '../queue/index.js';
+import { ScanJobSchema, describeIssues, safeRunId, scanJobOf, type LeaseHolder, type Ledger, type ScanLease, type UntagJob } from '../queue/index.js';
 import { createRegionPlanner, createUnsendableTally } from './plan-region.js';
 
 /**
@@ -96,23 +96,6 @@ interface SavedPlan {
   runId: string;
   counts: { scanned: number; violating: number; tagsPlanned: number };
   jobs: UntagJob[];
-}
-
-function toJob(b: Batch, region: UntagJob['region'], dryRun: boolean, reason: string): UntagJob {
-  return {
-    v: 1,
-    batchId: b.id,
-    policy: b.policy,
-    region,
-    runId: b.runId,
-    resourceIds: [...b.resourceIds],
-    tagKeys: [...b.tagKeys],
-    all: b.all,
-    ...(b.carried ? { carried: Object.fromEntries(Object.entries(b.carried).map(([id, k]) => [id, [...k]])) } : {}),
-    source: 'scan',
-    dryRun,
-    reason,
-  };
 }
 
 /** The header of a scan log: everything a later scan needs to plan the rest exactly as this one would have. */
@@ -258,7 +241,7 @@ export function createScanProcessor(deps: ScanDeps) {
         },
       });
       const reason = `policy ${p.name} (${header.trigger})`;
-      const jobsOf = (batches: readonly Batch[]) => batches.map((b) => toJob(b, region, header.dryRun, reason));
+      const jobsOf = (batches: readonly Batch[]) => batches.map((b) => scanJobOf(b, { dryRun: header.dryRun, reason }));
       const cap = p.maxRemovalsPerRun;
       const enqueued: string[] = [];
       let held: UntagJob[] = [];
