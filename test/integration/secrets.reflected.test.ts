@@ -71,7 +71,7 @@ describe('reflected credentials never reach storage or output', () => {
     const job = await eventually(async () => {
       const res = await fetch(`${base}/v1/jobs/${id}`, { headers: auth });
       const body = (await res.json()) as { state: string; failedReason: string | null };
-      return body.state === 'failed' ? body : undefined;
+      return body.state === 'failed' && typeof body.failedReason === 'string' ? body : undefined;
     }, 60_000, 200);
     expect(signatures.length).toBeGreaterThan(0);
     expect(job.failedReason).toMatch(/other \(HTTP 400\)/);
